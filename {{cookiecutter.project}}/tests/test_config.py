@@ -1,0 +1,68 @@
+import pytest
+from sqlalchemy.engine import make_url
+
+from {{ cookiecutter.package }} import create_app
+from {{ cookiecutter.package }}.config import ConfigError, database_url, for_environment
+
+MYSQL_ENV = {
+    "MYSQL_DATABASE": "shop",
+    "MYSQL_USER": "shop",
+    "MYSQL_PASSWORD": "p@ss:w/rd%",
+    "DB_HOST": "db",
+}
+
+
+def test_database_url_prefers_database_url():
+    assert database_url({**MYSQL_ENV, "DATABASE_URL": "sqlite://"}) == "sqlite://"
+
+
+def test_database_url_is_built_from_the_db_service_variables():
+    url = make_url(database_url(MYSQL_ENV))
+    assert url.drivername == "mysql+pymysql"
+    assert (url.username, url.password, url.host, url.port) == ("shop", "p@ss:w/rd%", "db", 3306)
+    assert url.database == "shop"
+    assert url.query["charset"] == "utf8mb4"
+
+
+def test_database_url_falls_back_to_local_sqlite():
+    assert database_url({}).startswith("sqlite:///")
+    assert database_url({}).endswith("instance/local.sqlite3")
+
+
+def test_unknown_environment_is_refused():
+    with pytest.raises(ConfigError, match="APP_ENV='staging'"):
+        for_environment("staging")
+
+
+@pytest.mark.parametrize("secret", ["", "change-me"])
+def test_production_refuses_a_missing_or_placeholder_secret(secret):
+    with pytest.raises(ConfigError, match="SECRET_KEY"):
+        create_app({"ENVIRONMENT": "production", "SECRET_KEY": secret, "DEBUG": False})
+
+
+def test_production_refuses_debug():
+    with pytest.raises(ConfigError, match="debug"):
+        create_app({"ENVIRONMENT": "production", "SECRET_KEY": "x" * 32, "DEBUG": True})
+
+
+def test_production_refuses_flask_debug_from_the_environment(monkeypatch):
+    monkeypatch.setenv("FLASK_DEBUG", "1")
+    with pytest.raises(ConfigError, match="debug"):
+        create_app({"ENVIRONMENT": "production", "SECRET_KEY": "x" * 32, "DEBUG": False})
+
+
+def test_production_starts_with_a_real_secret():
+    app = create_app({"ENVIRONMENT": "production", "SECRET_KEY": "x" * 32, "DEBUG": False})
+    assert not app.debug
+
+
+def test_engine_survives_dropped_connections(app):
+    options = app.config["SQLALCHEMY_ENGINE_OPTIONS"]
+    assert options["pool_pre_ping"] is True
+    # Below MySQL's default wait_timeout of 8 hours.
+    assert 0 < options["pool_recycle"] < 28800
+
+
+def test_development_turns_debug_on():
+    assert for_environment("development").DEBUG is True
+    assert for_environment("production").DEBUG is False

@@ -1,0 +1,43 @@
+{% if cookiecutter.example_api == "yes" -%}
+from flask_migrate import downgrade, upgrade
+
+{% endif -%}
+from {{ cookiecutter.package }} import create_app
+
+
+def test_health_is_ok_when_the_database_is_at_head(client):
+    response = client.get("/health")
+    assert response.status_code == 200
+    body = response.get_json()
+    assert body["status"] == "ok"
+    assert body["database"] == "ok"
+    assert body["current"] == body["heads"]
+
+
+{% if cookiecutter.example_api == "yes" -%}
+def test_health_is_503_when_migrations_are_pending(app, client):
+    downgrade(revision="base")
+    try:
+        response = client.get("/health")
+        assert response.status_code == 503
+        assert response.get_json()["schema"].startswith("not at head")
+    finally:
+        upgrade()
+
+
+{% endif -%}
+
+def test_health_is_503_when_the_database_is_unreachable(tmp_path):
+    unreachable = f"sqlite:///{tmp_path / 'missing-dir' / 'db.sqlite3'}"
+    app = create_app(
+        {"ENVIRONMENT": "testing", "TESTING": True, "SQLALCHEMY_DATABASE_URI": unreachable}
+    )
+    response = app.test_client().get("/health")
+    assert response.status_code == 503
+    assert response.get_json()["database"] == "unreachable"
+
+
+def test_unknown_paths_get_a_json_404(client):
+    response = client.get("/no-such-page")
+    assert response.status_code == 404
+    assert response.get_json()["error"] == "Not Found"

@@ -1,0 +1,120 @@
+"""The migrations, driven through the real `flask db` CLI as a developer runs it."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, make_url, text
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def flask(database_url: str, *args: str, **env) -> subprocess.CompletedProcess:
+    environment = {
+        **os.environ,
+        "APP_ENV": "testing",
+        "DATABASE_URL": database_url,
+        "FLASK_APP": "{{ cookiecutter.package }}",
+        "FLASK_SKIP_DOTENV": "1",
+        **env,
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "flask", *args],
+        cwd=PROJECT_ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_upgrade_check_downgrade_and_upgrade_again(app, database_url):
+    steps = [("db", "upgrade"), ("db", "check"), ("db", "downgrade", "base"), ("db", "upgrade")]
+    for step in steps:
+        result = flask(database_url, *step)
+        assert result.returncode == 0, f"flask {' '.join(step)}:\n{result.stderr}"
+
+
+def test_models_and_migrations_agree(app, database_url):
+    result = flask(database_url, "db", "check")
+    assert result.returncode == 0, result.stderr
+    assert "No new upgrade operations detected" in result.stdout + result.stderr
+
+
+def test_there_is_one_head(app, database_url):
+    result = flask(database_url, "db", "heads")
+    assert result.returncode == 0, result.stderr
+    assert len([line for line in result.stdout.splitlines() if "(head)" in line]) <= 1
+
+
+def test_wait_for_db_returns_at_once_when_the_database_answers(app, database_url):
+    result = flask(database_url, "wait-for-db", "--timeout", "5")
+    assert result.returncode == 0, result.stderr
+    assert "is ready" in result.stdout
+
+
+def test_wait_for_db_gives_up_after_its_deadline_saying_what_to_check():
+    # Nothing listens on port 9 of this host: connection refused, retried.
+    url = "mysql+pymysql://app:secret@127.0.0.1:9/app?charset=utf8mb4"
+    result = flask(url, "wait-for-db", "--timeout", "2", "--interval", "0.2")
+    assert result.returncode == 1
+    assert "did not answer within 2 s" in result.stderr
+    assert "make ps" in result.stderr
+
+
+def is_mysql(url: str) -> bool:
+    return url.startswith(("mysql", "mariadb"))
+
+
+@pytest.fixture
+def mysql_url(database_url):
+    if not is_mysql(database_url):
+        pytest.skip("needs TEST_DATABASE_URL on a MySQL or MariaDB server")
+    return database_url
+
+
+def test_wait_for_db_fails_at_once_on_a_wrong_password(app, mysql_url):
+    url = make_url(mysql_url).set(password="wrong-password")
+    result = flask(url.render_as_string(hide_password=False), "wait-for-db", "--timeout", "30")
+    assert result.returncode == 1
+    assert "access denied" in result.stderr
+
+
+def test_wait_for_db_fails_at_once_on_an_unknown_database(app, mysql_url):
+    url = make_url(mysql_url).set(database="no_such_database")
+    result = flask(url.render_as_string(hide_password=False), "wait-for-db", "--timeout", "30")
+    assert result.returncode == 1
+    assert "unknown database" in result.stderr or "no rights" in result.stderr
+
+
+def test_upgrade_waits_for_the_migration_lock_and_says_so(app, mysql_url):
+    engine = create_engine(mysql_url)
+    try:
+        with engine.connect() as holder:
+            lock = f"migrate:{engine.url.database}"
+            holder.execute(text("SELECT GET_LOCK(:n, 0)"), {"n": lock})
+            result = flask(mysql_url, "db", "upgrade", MIGRATION_LOCK_TIMEOUT="1")
+            holder.execute(text("SELECT RELEASE_LOCK(:n)"), {"n": lock})
+    finally:
+        engine.dispose()
+    assert result.returncode != 0
+    assert "could not take migration lock" in result.stderr
+    assert flask(mysql_url, "db", "upgrade").returncode == 0
+
+
+def test_tables_use_utf8mb4(app, mysql_url):
+    engine = create_engine(mysql_url)
+    try:
+        with engine.connect() as connection:
+            collations = connection.execute(
+                text(
+                    "SELECT table_name, table_collation FROM information_schema.tables "
+                    "WHERE table_schema = DATABASE()"
+                )
+            ).all()
+    finally:
+        engine.dispose()
+    assert collations, "the migrations created no table"
+    assert all(collation.startswith("utf8mb4") for _, collation in collations), collations

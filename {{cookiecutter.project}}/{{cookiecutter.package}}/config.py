@@ -1,0 +1,91 @@
+"""Settings, read once from the environment: one name, one default, one place."""
+
+import os
+from pathlib import Path
+
+from flask.helpers import get_debug_flag
+from sqlalchemy.engine import URL
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PLACEHOLDER_SECRETS = {"", "change-me"}
+ENVIRONMENTS = ("development", "production", "testing")
+
+
+class ConfigError(RuntimeError):
+    """A setting makes it unsafe or impossible to start."""
+
+
+def database_url(env=os.environ) -> str:
+    """Return DATABASE_URL, else the MySQL URL of the db service, else local SQLite."""
+    if env.get("DATABASE_URL"):
+        return env["DATABASE_URL"]
+    if env.get("MYSQL_DATABASE"):
+        return URL.create(
+            "mysql+pymysql",
+            username=env.get("MYSQL_USER"),
+            password=env.get("MYSQL_PASSWORD"),
+            host=env.get("DB_HOST", "db"),
+            port=int(env.get("DB_PORT", "3306")),
+            database=env["MYSQL_DATABASE"],
+            query={"charset": "utf8mb4"},
+        ).render_as_string(hide_password=False)
+    # Without Docker the project still runs, on an embedded database.
+    return f"sqlite:///{PROJECT_ROOT / 'instance' / 'local.sqlite3'}"
+
+
+class Config:
+    SECRET_KEY = os.environ.get("SECRET_KEY", "")
+    SQLALCHEMY_DATABASE_URI = database_url()
+    SQLALCHEMY_ENGINE_OPTIONS = {
+        # A pooled connection may have been dropped by wait_timeout or a
+        # database restart: test it before use instead of failing a request.
+        "pool_pre_ping": True,
+        # Recycle well before MySQL's wait_timeout (8 h) and proxies' idle limits.
+        "pool_recycle": int(os.environ.get("DB_POOL_RECYCLE", "280")),
+    }
+    # Bound the request body: oversized JSON is refused with 413, not parsed.
+    MAX_CONTENT_LENGTH = 64 * 1024
+    # How long a replica waits while another one runs the migrations.
+    MIGRATION_LOCK_TIMEOUT = int(os.environ.get("MIGRATION_LOCK_TIMEOUT", "300"))
+    ENVIRONMENT = "production"
+    DEBUG = False
+    TESTING = False
+
+
+class DevelopmentConfig(Config):
+    ENVIRONMENT = "development"
+    DEBUG = True
+    SECRET_KEY = Config.SECRET_KEY or "development-only-secret"
+
+
+class ProductionConfig(Config):
+    pass
+
+
+class TestingConfig(Config):
+    ENVIRONMENT = "testing"
+    TESTING = True
+    SECRET_KEY = "testing-only-secret"
+
+
+def for_environment(name: str) -> type[Config]:
+    """Return the settings class for APP_ENV, refusing an unknown name."""
+    classes = {
+        "development": DevelopmentConfig,
+        "production": ProductionConfig,
+        "testing": TestingConfig,
+    }
+    if name not in classes:
+        raise ConfigError(f"APP_ENV={name!r} is not one of {', '.join(ENVIRONMENTS)}")
+    return classes[name]
+
+
+def check_production(config) -> None:
+    """Refuse to serve production with a guessable secret or the debugger on."""
+    if config["SECRET_KEY"] in PLACEHOLDER_SECRETS:
+        raise ConfigError(
+            "SECRET_KEY is missing or still the placeholder: set a random value in .env "
+            "(python -c 'import secrets; print(secrets.token_urlsafe(32))')"
+        )
+    if config["DEBUG"] or get_debug_flag():
+        raise ConfigError("debug mode is on in production: unset FLASK_DEBUG")

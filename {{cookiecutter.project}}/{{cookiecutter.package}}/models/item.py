@@ -1,0 +1,28 @@
+"""The example resource served by the JSON API."""
+
+from datetime import datetime
+
+from sqlalchemy import String, func
+from sqlalchemy.orm import Mapped, mapped_column
+
+from ..extensions import db
+
+NAME_MAX_LENGTH = 120
+DESCRIPTION_MAX_LENGTH = 1000
+
+
+class Item(db.Model):
+    __tablename__ = "items"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(NAME_MAX_LENGTH), index=True)
+    description: Mapped[str] = mapped_column(String(DESCRIPTION_MAX_LENGTH), default="")
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+    def to_dict(self) -> dict:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "description": self.description,
+            "created_at": self.created_at.isoformat(),
+        }
