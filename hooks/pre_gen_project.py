@@ -82,10 +82,13 @@ def problems(answers):
 
 
 def main() -> int:
-    errors = [problem for problem in problems(ANSWERS) if problem]
-    for error in errors:
-        print(f"ERROR: {error}", file=sys.stderr)
-    return 1 if errors else 0
+    # The first problem only: a bad project name also spoils the package
+    # derived from it, and one line says what to fix first.
+    for problem in problems(ANSWERS):
+        if problem:
+            print(f"ERROR: {problem}", file=sys.stderr)
+            return 1
+    return 0
 
 
 if __name__ == "__main__":

@@ -1,0 +1,36 @@
+# The template's own tasks. `make` alone lists them.
+.DEFAULT_GOAL := help
+VENV := .venv
+# The tests call ruff, shellcheck and cookiecutter by name.
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+
+.PHONY: help venv test lint demo clean
+
+help: ## List the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | \
+		awk 'BEGIN {FS = ":.*## "}; {printf "  make %-6s %s\n", $$1, $$2}'
+
+$(VENV)/.installed: pyproject.toml
+	test -d $(VENV) || python3 -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet pip==26.3
+	$(VENV)/bin/pip install --quiet --group test
+	touch $@
+
+venv: $(VENV)/.installed ## Create the test environment in .venv
+
+test: venv ## Run every test tier (those needing MySQL or Docker skip without them)
+	pytest $(args)
+
+lint: venv ## Lint the hooks and tests
+	ruff check hooks tests
+	ruff format --check hooks tests
+	shellcheck .ci/*.sh
+
+demo: venv ## Bake a project with the defaults into build/ and start it (make up)
+	rm -rf build/flask-app
+	cookiecutter --no-input --output-dir build .
+	$(MAKE) -C build/flask-app up
+
+clean: ## Remove the test environment and demo bakes
+	-test -d build/flask-app && $(MAKE) -C build/flask-app down
+	rm -rf $(VENV) build

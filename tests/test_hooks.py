@@ -1,0 +1,121 @@
+"""The hooks refuse bad answers cleanly and keep hostile strings as data."""
+
+import json
+import stat
+import subprocess
+import sys
+import tomllib
+
+import pytest
+
+from conftest import TEMPLATE, run
+
+# (answer, what the project holds). Cookiecutter renders Jinja in answers
+# before the hooks see them; what comes out is then kept as plain data.
+HOSTILE_TEXT = [
+    ('say "hi"', 'say "hi"'),
+    ("it's", "it's"),
+    ("back\\slash\\", "back\\slash\\"),
+    ('"""; import os; os.system("touch pwned") #', '"""; import os; os.system("touch pwned") #'),
+    ("{{ 7 * 7 }}", "49"),
+    ("{% raw %}{{ 7 * 7 }}{% endraw %}", "{{ 7 * 7 }}"),
+    ("$(touch pwned) `id` ; rm -rf ~ | & > <", "$(touch pwned) `id` ; rm -rf ~ | & > <"),
+    ("Zoë Ünïcødé 茶 🍵", "Zoë Ünïcødé 茶 🍵"),
+    ("</script><b>&amp;", "</script><b>&amp;"),
+]
+
+
+def bake_cli(tmp_path, *answers: str) -> subprocess.CompletedProcess:
+    """Bake through the real cookiecutter command line, as a user does."""
+    return run(
+        [sys.executable, "-m", "cookiecutter", "--no-input", "-o", str(tmp_path),
+         str(TEMPLATE), *answers],
+        tmp_path,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("answer", "message"),
+    [
+        ("project=My Project", "is not a valid folder name"),
+        ("project=-rf", "is not a valid folder name"),
+        ("project=" + "a" * 64, "is not a valid folder name"),
+        ("package=1app", "is not a valid Python package name"),
+        ("package=my-app", "is not a valid Python package name"),
+        ("package=class", "is a Python keyword"),
+        ("package=flask", "would shadow a module"),
+        ("package=tests", "would shadow a module"),
+        ("package=json", "would shadow a module"),
+        ("package=" + "a" * 33, "longer than 32 characters"),
+        ("web_port=0", "web_port '0' is not a port number"),
+        ("web_port=65536", "is not a port number"),
+        ("web_port=http", "is not a port number"),
+        ("db_port=-1", "db_port '-1' is not a port number"),
+        ("db_port=8000", "web_port and db_port are both 8000"),
+        ("description=two\nlines", "description must be one line"),
+        ("author=" + "x" * 201, "author is longer than 200"),
+    ],
+)
+def test_a_bad_answer_gets_one_clear_line_and_leaves_nothing(tmp_path, answer, message):
+    before = set(tmp_path.iterdir())
+    result = bake_cli(tmp_path, answer)
+    assert result.returncode != 0
+    errors = [line for line in result.stderr.splitlines() if line.startswith("ERROR: ")]
+    assert len(errors) == 1, result.stderr
+    assert message in errors[0]
+    assert set(tmp_path.iterdir()) == before
+
+
+@pytest.mark.parametrize("answer", ["database=postgres", "db_storage=tmpfs", "example_api=maybe"])
+def test_an_answer_outside_the_choices_is_refused(tmp_path, answer):
+    result = bake_cli(tmp_path, answer)
+    assert result.returncode != 0
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("project", ["../escape", "a/b", "/abs"])
+def test_a_project_name_with_a_path_is_refused_and_no_file_is_written(tmp_path, project):
+    output = tmp_path / "out"
+    output.mkdir()
+    result = bake_cli(output, f"project={project}", "package=escape")
+    assert result.returncode != 0
+    assert "is not a valid folder name" in result.stderr
+    assert list(tmp_path.iterdir()) == [output]
+    # Cookiecutter makes the folders of a nested name before any hook runs
+    # and removes only the innermost one: at most an empty "a/" remains.
+    assert [path for path in output.rglob("*") if not path.is_dir()] == []
+
+
+@pytest.mark.parametrize(("text", "kept"), HOSTILE_TEXT)
+def test_hostile_free_text_is_kept_as_data(bake, text, kept):
+    path = bake(description=text, author=text)
+    # Still valid TOML holding exactly the text, and nothing ran.
+    project = tomllib.loads((path / "pyproject.toml").read_text())["project"]
+    assert project["description"] == kept
+    assert project["authors"][0]["name"] == kept
+    assert kept in (path / "README.md").read_text()
+    assert not list(path.parent.rglob("pwned"))
+
+
+def test_secrets_differ_on_every_bake(bake):
+    secrets = []
+    for _ in range(2):
+        env = (bake() / ".env").read_text()
+        secrets.append(
+            {k: v for k, v in (line.split("=", 1) for line in env.splitlines() if "=" in line)
+             if k in ("SECRET_KEY", "MYSQL_PASSWORD", "MYSQL_ROOT_PASSWORD")}
+        )  # fmt: skip
+    first, second = secrets
+    assert len(first) == 3
+    assert all(len(value) >= 32 and value != "change-me" for value in first.values())
+    assert len(set(first.values())) == 3
+    assert not set(first.values()) & set(second.values())
+
+
+def test_env_is_private_and_ignored_by_git(bake):
+    path = bake()
+    assert stat.S_IMODE((path / ".env").stat().st_mode) == 0o600
+    run(["git", "init", "-q"], path)
+    assert run(["git", "check-ignore", "-q", ".env"], path).returncode == 0
+    assert run(["git", "check-ignore", "-q", ".env.example"], path).returncode == 1
+    assert ".env" in (path / ".dockerignore").read_text().splitlines()
