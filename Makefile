@@ -18,13 +18,13 @@ $(VENV)/.installed: pyproject.toml
 
 venv: $(VENV)/.installed ## Create the test environment in .venv
 
-test: venv ## Run every test tier (those needing MySQL or Docker skip without them)
+test: lint ## Lint, then run every test tier (MySQL and Docker tiers skip without them)
 	pytest $(args)
 
-lint: venv ## Lint the hooks and tests
+lint: venv ## Lint the hooks, the tests and the CI scripts
 	ruff check hooks tests
 	ruff format --check hooks tests
-	shellcheck .ci/*.sh
+	shellcheck .ci/run .ci/*.sh tests/e2e/standins/db/*.sh
 
 demo: venv ## Bake a project with the defaults into build/ and start it (make up)
 	rm -rf build/flask-app

@@ -17,9 +17,25 @@ FREE_TEXT_MAX_LENGTH = 200
 DATABASES = ("mysql-8.4", "mysql-9.7", "mariadb-11.8")
 # Names the baked project imports or runs: a package of the same name hides them.
 RESERVED_PACKAGES = {
-    "alembic", "app", "click", "config", "cryptography", "flask", "flask_migrate",
-    "flask_sqlalchemy", "gunicorn", "itsdangerous", "jinja2", "markupsafe",
-    "migrations", "pymysql", "pytest", "ruff", "sqlalchemy", "tests", "werkzeug",
+    "alembic",
+    "app",
+    "click",
+    "config",
+    "cryptography",
+    "flask",
+    "flask_migrate",
+    "flask_sqlalchemy",
+    "gunicorn",
+    "itsdangerous",
+    "jinja2",
+    "markupsafe",
+    "migrations",
+    "pymysql",
+    "pytest",
+    "ruff",
+    "sqlalchemy",
+    "tests",
+    "werkzeug",
 }
 
 

@@ -1,41 +1,8 @@
 """Fixtures shared by the template's tests: real cookiecutter bakes."""
 
-import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-
-TEMPLATE = Path(__file__).resolve().parent.parent
-DEFAULTS = json.loads((TEMPLATE / "cookiecutter.json").read_text())
-CHOICES = {key: value for key, value in DEFAULTS.items() if isinstance(value, list)}
-
-
-def require(tier: str, reason: str) -> None:
-    """Skip a test whose tier is unavailable, or fail when CI requires that tier."""
-    if os.environ.get(f"REQUIRE_{tier.upper()}") == "1":
-        pytest.fail(f"REQUIRE_{tier.upper()}=1 but {reason}", pytrace=False)
-    pytest.skip(reason)
-
-
-def run(args, cwd, timeout=600, **env) -> subprocess.CompletedProcess:
-    """Run a command to completion, capturing its output as text."""
-    return subprocess.run(
-        args,
-        cwd=cwd,
-        env={**os.environ, **env},
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-
-
-def run_baked_suite(project: Path, **env) -> subprocess.CompletedProcess:
-    """Run the baked project's own pytest suite in a fresh process."""
-    return run([sys.executable, "-m", "pytest", "-q"], project, **env)
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ import shutil
 
 import pytest
 
-from conftest import CHOICES, TEMPLATE, require, run
+from bakery import CHOICES, TEMPLATE, require, run
 
 COMBINATIONS = [
     dict(zip(("database", "db_storage", "example_api"), values, strict=True))
@@ -126,7 +126,7 @@ def test_the_database_is_pinned_by_minor_tag_with_its_own_client(bake, database,
 
 def test_db_port_none_leaves_the_database_unpublished(bake):
     compose = (bake(db_port="none") / "docker-compose.yml").read_text()
-    assert ":3306\"" not in compose
+    assert ':3306"' not in compose
     assert "127.0.0.1:${WEB_PORT-8000}:8000" in compose
 
 

@@ -8,7 +8,7 @@ import uuid
 import pytest
 from sqlalchemy import create_engine, make_url, text
 
-from conftest import TEMPLATE, require, run, run_baked_suite
+from bakery import TEMPLATE, require, run, run_baked_suite
 
 
 @pytest.fixture
@@ -54,7 +54,7 @@ def flask_db(project, *args, database_url):
     )
 
 
-WIDGET_MODEL = '''
+WIDGET_MODEL = """
 from sqlalchemy import String
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -66,7 +66,7 @@ class Widget(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     label: Mapped[str] = mapped_column(String(50), unique=True)
-'''
+"""
 
 
 def test_a_new_model_module_is_seen_by_migrate_without_importing_it(bake, tmp_path):
@@ -94,8 +94,6 @@ def test_a_new_model_module_is_seen_by_migrate_without_importing_it(bake, tmp_pa
 def test_the_test_environment_has_the_baked_pins():
     """The template's test dependencies pin the versions the baked project pins."""
     baked = (TEMPLATE / "{{cookiecutter.project}}" / "pyproject.toml").read_text()
-    baked_pins = {
-        line.strip().strip('",') for line in baked.splitlines() if "==" in line
-    }
+    baked_pins = {line.strip().strip('",') for line in baked.splitlines() if "==" in line}
     ours = tomllib.loads((TEMPLATE / "pyproject.toml").read_text())
     assert baked_pins <= set(ours["dependency-groups"]["test"])

@@ -1,6 +1,5 @@
 """The hooks refuse bad answers cleanly and keep hostile strings as data."""
 
-import json
 import stat
 import subprocess
 import sys
@@ -8,7 +7,7 @@ import tomllib
 
 import pytest
 
-from conftest import TEMPLATE, run
+from bakery import TEMPLATE, run
 
 # (answer, what the project holds). Cookiecutter renders Jinja in answers
 # before the hooks see them; what comes out is then kept as plain data.

@@ -1,0 +1,134 @@
+"""Shared fixtures of the end-to-end tier (needs a Docker engine)."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import subprocess
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+STANDINS_BUILD = Path(__file__).resolve().parent / "standins" / "build.py"
+
+
+def docker_unavailable_reason() -> str | None:
+    """Return why Docker cannot be used here, or None when it answers."""
+    try:
+        proc = subprocess.run(["docker", "info"], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"docker is not usable: {exc}"
+    if proc.returncode != 0:
+        return f"`docker info` failed (run .ci/docker-up.sh): {proc.stderr.strip()[-300:]}"
+    return None
+
+
+def skip_or_fail(reason: str) -> None:
+    """Skip, or fail when REQUIRE_E2E=1 says a skipped e2e tier is an error."""
+    # CI sets REQUIRE_E2E=1 so a broken engine cannot pass as "all skipped".
+    if os.environ.get("REQUIRE_E2E") == "1":
+        pytest.fail(f"REQUIRE_E2E=1 but {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+def load_standins_build():
+    """Import tests/e2e/standins/build.py by path (it is not a package)."""
+    spec = importlib.util.spec_from_file_location("e2e_standins_build", STANDINS_BUILD)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="session")
+def docker_engine() -> None:
+    """Skip (or fail, with REQUIRE_E2E=1) when no Docker engine answers."""
+    reason = docker_unavailable_reason()
+    if reason:
+        skip_or_fail(reason)
+
+
+@pytest.fixture(scope="session")
+def standin_images(docker_engine) -> dict[str, str]:
+    """Build or reuse the local stand-in images; map PYTHON_IMAGE/MYSQL_IMAGE to names."""
+    build = load_standins_build()
+    try:
+        return build.ensure_images()
+    except build.StandinError as exc:
+        # Docker answers, so a failed build is a real error, never a skip.
+        pytest.fail(f"stand-in images could not be built: {exc}", pytrace=False)
+
+
+# --- Baked stacks -----------------------------------------------------------
+
+TEMPLATE = Path(__file__).resolve().parents[2]
+STACK_PREFIX = "e2e"
+SCENARIO_TIMES: dict[str, float] = {}
+
+
+def compose_projects() -> set[str]:
+    """Return the Compose project names of every container on this engine."""
+    result = subprocess.run(
+        ["docker", "ps", "-a", "--format", '{{.Label "com.docker.compose.project"}}'],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    return {name for name in result.stdout.split() if name}
+
+
+def remove_compose_project(name: str) -> None:
+    """Remove a stack's containers, volumes and networks by their Compose label."""
+    label = f"label=com.docker.compose.project={name}"
+    for kind, listing in (
+        ("container", ["docker", "ps", "-aq", "--filter", label]),
+        ("volume", ["docker", "volume", "ls", "-q", "--filter", label]),
+        ("network", ["docker", "network", "ls", "-q", "--filter", label]),
+    ):
+        ids = subprocess.run(listing, capture_output=True, text=True).stdout.split()
+        if ids:
+            flag = ["-f"] if kind == "container" else []
+            subprocess.run(["docker", kind, "rm", *flag, *ids], capture_output=True)
+
+
+@pytest.fixture(scope="session")
+def clean_engine(docker_engine) -> None:
+    """Remove stacks a killed earlier run left behind, so they break nothing now."""
+    for name in compose_projects():
+        if name.startswith(STACK_PREFIX):
+            remove_compose_project(name)
+
+
+@pytest.fixture
+def make_stack(request, clean_engine, tmp_path):
+    """Bake a project and return a Stack for it; tear every stack down afterwards."""
+    from cookiecutter.main import cookiecutter
+
+    from stack import Stack
+
+    images = {}
+    if os.environ.get("E2E_STANDINS") == "1":
+        images = request.getfixturevalue("standin_images")
+    compose_version = os.environ.get("E2E_COMPOSE", "v2")
+    stacks = []
+
+    def make(compose_version=compose_version, extra_files=(), **answers):
+        output = tmp_path / f"bake{len(stacks)}"
+        path = Path(cookiecutter(str(TEMPLATE), no_input=True, extra_context=answers,
+                                 output_dir=str(output)))  # fmt: skip
+        name = f"{STACK_PREFIX}{uuid.uuid4().hex[:10]}"
+        stack = Stack(path, name, compose_version, images, list(extra_files))
+        stacks.append(stack)
+        return stack
+
+    started = time.monotonic()
+    yield make
+    SCENARIO_TIMES[request.node.nodeid] = time.monotonic() - started
+    for stack in stacks:
+        stack.down()
+
+
+def pytest_terminal_summary(terminalreporter):
+    if SCENARIO_TIMES:
+        terminalreporter.section("end-to-end scenario wall times")
+        for nodeid, seconds in SCENARIO_TIMES.items():
+            terminalreporter.write_line(f"{seconds:7.1f} s  {nodeid}")

@@ -1,0 +1,147 @@
+"""A baked project driven the way a user drives it: `make` targets, Compose, HTTP."""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+COMPOSE_COMMANDS = {"v1": "docker-compose", "v2": "docker compose"}
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@dataclass
+class Response:
+    status: int
+    body: dict
+
+
+@dataclass
+class Stack:
+    """One baked project with its own Compose project name, ports and volumes."""
+
+    path: Path
+    name: str
+    compose_version: str
+    images: dict[str, str] = field(default_factory=dict)
+    extra_files: list[str] = field(default_factory=list)
+    web_port: int = field(default_factory=free_port)
+    db_port: int = field(default_factory=free_port)
+
+    @property
+    def compose_command(self) -> str:
+        files = ["docker-compose.yml", "docker-compose.override.yml", *self.extra_files]
+        flags = " ".join(f"-f {shlex.quote(name)}" for name in files) if self.extra_files else ""
+        return f"{COMPOSE_COMMANDS[self.compose_version]} {flags}".strip()
+
+    def env(self) -> dict[str, str]:
+        return {
+            **os.environ,
+            **self.images,
+            "COMPOSE_PROJECT_NAME": self.name,
+            "WEB_PORT": str(self.web_port),
+            "DB_PUBLISHED_PORT": str(self.db_port),
+        }
+
+    def run(self, args, timeout=900, check=True, stdin=None) -> subprocess.CompletedProcess:
+        result = subprocess.run(
+            args, cwd=self.path, env=self.env(), capture_output=True, text=True,
+            timeout=timeout, stdin=stdin if stdin is not None else subprocess.DEVNULL,
+        )  # fmt: skip
+        if check and result.returncode != 0:
+            raise AssertionError(
+                f"{' '.join(map(str, args))} exited {result.returncode}\n"
+                f"--- stdout\n{result.stdout[-4000:]}\n--- stderr\n{result.stderr[-4000:]}"
+            )
+        return result
+
+    def make(self, *targets: str, check=True, timeout=900, **variables):
+        assignments = [f"{key}={value}" for key, value in variables.items()]
+        command = ["make", *targets, f"COMPOSE={self.compose_command}", *assignments]
+        return self.run(command, timeout=timeout, check=check)
+
+    def popen_make(self, *targets: str, log: Path) -> subprocess.Popen:
+        """Start a make target in the background, its output to log (a pipe could fill)."""
+        command = ["make", *targets, f"COMPOSE={self.compose_command}"]
+        with log.open("w") as output:
+            return subprocess.Popen(
+                command, cwd=self.path, env=self.env(), stdin=subprocess.DEVNULL,
+                stdout=output, stderr=subprocess.STDOUT,
+            )  # fmt: skip
+
+    def compose(self, *args: str, check=True, timeout=300) -> subprocess.CompletedProcess:
+        return self.run([*shlex.split(self.compose_command), *args], timeout=timeout, check=check)
+
+    def container_id(self, service: str) -> str:
+        ids = self.compose("ps", "-q", service).stdout.split()
+        assert ids, f"no {service} container"
+        return ids[0]
+
+    def inspect(self, service: str) -> dict:
+        output = self.run(["docker", "inspect", self.container_id(service)]).stdout
+        return json.loads(output)[0]
+
+    def logs(self, service: str) -> str:
+        result = self.compose("logs", "--no-color", service, check=False)
+        return result.stdout + result.stderr
+
+    def db_query(self, sql: str, user: str = "app") -> str:
+        """Run SQL in the db container as the app's user (or root), return the rows."""
+        login = (
+            '-u"$MYSQL_USER" -p"$MYSQL_PASSWORD" "$MYSQL_DATABASE"'
+            if user == "app"
+            else '-uroot -p"$MYSQL_ROOT_PASSWORD" "$MYSQL_DATABASE"'
+        )
+        client = "$(command -v mariadb || command -v mysql)"
+        script = f"exec {client} --batch --skip-column-names {login}"
+        result = self.compose("exec", "-T", "db", "sh", "-c", f"{script} -e {shlex.quote(sql)}")
+        return result.stdout.strip()
+
+    def http(self, method: str, path: str, body=None, timeout=10) -> Response:
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{self.web_port}{path}", data=data, method=method,
+            headers={"Content-Type": "application/json"} if data else {},
+        )  # fmt: skip
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as response:
+                raw = response.read()
+                return Response(response.status, json.loads(raw) if raw else {})
+        except urllib.error.HTTPError as error:
+            raw = error.read()
+            return Response(error.code, json.loads(raw) if raw else {})
+
+    def down(self) -> None:
+        """Remove containers, networks and volumes; data under ./db/data too."""
+        self.compose("down", "--volumes", "--remove-orphans", "--timeout", "5", check=False)
+        data = self.path / "db" / "data"
+        if data.exists():
+            # Owned by the database container's user: remove it from a container.
+            self.run(
+                ["docker", "run", "--rm", "--entrypoint", "sh", "-v", f"{data.parent}:/db",
+                 self.images.get("MYSQL_IMAGE", "mysql:8.4"), "-c", "rm -rf /db/data"],
+                check=False,
+            )  # fmt: skip
+
+
+def wait_until(condition, timeout: float, interval: float = 0.25, what: str = "condition"):
+    """Poll condition() until it returns a truthy value; return that value."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")

@@ -1,0 +1,180 @@
+"""End to end: bake, `make up` under a real Docker engine, use it as a user does.
+
+Each test is one scenario with its own Compose project; its wall time is
+printed at the end of the run (information, never an assertion).
+"""
+
+import os
+import time
+
+import pytest
+
+from stack import wait_until
+
+EMOJI_NAME = "Tea 🍵 茶 𝄞"
+
+
+def create_item(stack, name="Tea"):
+    response = stack.http("POST", "/api/items", {"name": name})
+    assert response.status == 201, response.body
+    return response.body
+
+
+@pytest.mark.parametrize("compose_version", ["v1", "v2"])
+def test_make_up_serves_health_and_the_api_and_make_test_spares_the_dev_data(
+    make_stack, compose_version
+):
+    stack = make_stack(compose_version=compose_version)
+    stack.make("up")
+    # `make up` returned: both services are already healthy.
+    assert stack.inspect("db")["State"]["Health"]["Status"] == "healthy"
+    assert stack.inspect("web")["State"]["Health"]["Status"] == "healthy"
+    health = stack.http("GET", "/health")
+    assert health.status == 200, health.body
+    assert health.body["schema"] == "at head"
+
+    item = create_item(stack)
+    assert stack.http("GET", f"/api/items/{item['id']}").body["name"] == "Tea"
+
+    result = stack.make("test")
+    assert " passed" in result.stdout
+    # The tests ran on <db>_test: the development row is untouched and alone.
+    assert stack.db_query("SELECT id, name FROM items") == f"{item['id']}\tTea"
+
+
+def test_the_database_speaks_utf8mb4_end_to_end(make_stack):
+    stack = make_stack()
+    stack.make("up")
+    item = create_item(stack, EMOJI_NAME)
+    assert stack.http("GET", f"/api/items/{item['id']}").body["name"] == EMOJI_NAME
+    collation = stack.db_query(
+        "SELECT table_collation FROM information_schema.tables "
+        "WHERE table_schema = DATABASE() AND table_name = 'items'"
+    )
+    assert collation.startswith("utf8mb4"), collation
+    assert stack.db_query("SELECT @@character_set_server") == "utf8mb4"
+
+
+def test_the_db_healthcheck_stays_unhealthy_while_the_init_server_runs(make_stack, tmp_path):
+    # Widen the window of the temporary socket-only server where the stand-in
+    # allows it; the official images ignore this variable.
+    pause = tmp_path / "init-pause.yml"
+    pause.write_text("services:\n  db:\n    environment:\n      STANDIN_INIT_PAUSE: '15'\n")
+    stack = make_stack(extra_files=[str(pause)])
+    log = tmp_path / "make-up.log"
+    up = stack.popen_make("up", log=log)
+    try:
+        wait_until(lambda: temporary_server_answers(stack), 180, what="the temporary init server")
+        # A socket ping passes now (the naive healthcheck); the baked one must not.
+        assert stack.inspect("db")["State"]["Health"]["Status"] != "healthy"
+        assert run_db_healthcheck(stack).returncode != 0, "healthy during the first init"
+        db_healthy_seen = False
+        while up.poll() is None:
+            db_healthy_seen |= stack.inspect("db")["State"]["Health"]["Status"] == "healthy"
+            web = stack.compose("ps", "-q", "web").stdout.strip()
+            if web and not db_healthy_seen:
+                state = stack.run(["docker", "inspect", "-f", "{{.State.Running}}", web]).stdout
+                assert state.strip() != "true", "web started before db was healthy"
+            time.sleep(0.2)
+    finally:
+        up.wait(timeout=600)
+    assert up.returncode == 0, log.read_text()[-4000:]
+    assert run_db_healthcheck(stack).returncode == 0
+    assert "init process done" in stack.logs("db").lower()
+
+
+def temporary_server_answers(stack) -> bool:
+    """True while first init runs its temporary server: a socket ping answers."""
+    if "temporary server started" not in stack.logs("db").lower():
+        return False
+    ping = stack.compose("exec", "-T", "db", "mysqladmin", "--protocol=socket", "ping", check=False)
+    return ping.returncode == 0
+
+
+def run_db_healthcheck(stack):
+    """Run the db service's own healthcheck command in its container."""
+    test = stack.inspect("db")["Config"]["Healthcheck"]["Test"]
+    assert test[0] == "CMD-SHELL"
+    return stack.run(["docker", "exec", stack.container_id("db"), "sh", "-c", test[1]], check=False)
+
+
+def test_down_then_up_keeps_the_data_and_does_not_initialise_again(make_stack):
+    stack = make_stack()
+    stack.make("up")
+    item = create_item(stack)
+    stack.make("down")
+    stack.make("up")
+    assert "init process done" not in stack.logs("db").lower()
+    assert stack.http("GET", f"/api/items/{item['id']}").body["name"] == "Tea"
+
+
+WIDGET_MODEL = '''"""A model added after the project was baked."""
+
+from sqlalchemy import String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from ..extensions import db
+
+
+class Widget(db.Model):
+    __tablename__ = "widgets"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    label: Mapped[str] = mapped_column(String(50), unique=True)
+'''
+
+
+def test_the_migration_loop_of_the_seeds_works_with_make(make_stack):
+    stack = make_stack()
+    stack.make("up")
+    (stack.path / "flask_app" / "models" / "widget.py").write_text(WIDGET_MODEL)
+
+    stack.make("migrate", m="add widgets")
+    [revision] = (stack.path / "migrations" / "versions").glob("*_add_widgets.py")
+    assert "widgets" in revision.read_text()
+    assert revision.stat().st_uid == os.getuid(), "the revision must belong to the host user"
+    new_id = revision.read_text().split("revision = ")[1].split("\n")[0].strip("'\"")
+
+    stack.make("upgrade")
+    assert new_id in stack.make("history").stdout
+    assert f"{new_id} (head)" in stack.make("current").stdout
+    assert stack.db_query("SHOW TABLES LIKE 'widgets'") == "widgets"
+
+    stack.make("downgrade")
+    assert "0001" in stack.make("current").stdout
+    assert stack.db_query("SHOW TABLES LIKE 'widgets'") == ""
+
+    stack.make("upgrade")
+    check = stack.make("check")
+    assert "No new upgrade operations detected" in check.stdout + check.stderr
+
+
+def test_the_bind_mounted_data_dir_is_created_by_the_engine(make_stack):
+    stack = make_stack(db_storage="bind")
+    data = stack.path / "db" / "data"
+    assert not data.exists()
+    stack.make("up")
+    assert (data / "mysql").is_dir()
+    assert stack.http("GET", "/health").status == 200
+
+
+def test_a_hand_made_data_dir_is_refused_before_mysqld_starts(make_stack):
+    stack = make_stack(db_storage="bind")
+    data = stack.path / "db" / "data"
+    data.mkdir(parents=True)
+    (data / ".gitkeep").touch()
+    result = stack.make("up", check=False)
+    assert result.returncode != 0
+    assert "db/data is not empty but holds no database" in result.stderr
+    assert "rm -rf db/data" in result.stderr
+    # Refused before Compose ran: no container was even created.
+    assert stack.compose("ps", "-q").stdout.strip() == ""
+
+
+def test_the_mariadb_option_bakes_and_serves(make_stack):
+    stack = make_stack(database="mariadb-11.8")
+    stack.make("up")
+    assert stack.http("GET", "/health").status == 200
+    item = create_item(stack, EMOJI_NAME)
+    assert stack.http("GET", f"/api/items/{item['id']}").body["name"] == EMOJI_NAME
+    assert " passed" in stack.make("test").stdout

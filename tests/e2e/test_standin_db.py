@@ -1,0 +1,300 @@
+"""The db stand-in honours the official mysql image's entrypoint contract.
+
+Plain `docker run`, no Compose: these tests pin down the stand-in itself, so
+the template's own e2e tests can trust what they observe through it.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import subprocess
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.skipif(
+    os.environ.get("E2E_STANDINS") != "1",
+    reason="stand-in images are only used with E2E_STANDINS=1",
+)
+
+DATADIR = "/var/lib/mysql"
+ENV = {
+    "MYSQL_ROOT_PASSWORD": "root-secret",
+    "MYSQL_DATABASE": "app_db",
+    "MYSQL_USER": "app",
+    "MYSQL_PASSWORD": "app-secret",
+}
+READY_TIMEOUT = 120
+# mysqld's own refusal, word for word, as the official mysql image prints it.
+MY_010457 = (
+    "[ERROR] [MY-010457] [Server] --initialize specified but the data directory has files in it."
+    " Aborting."
+)
+MY_013236 = (
+    "[ERROR] [MY-013236] [Server] The designated data directory /var/lib/mysql/ is unusable."
+    " You can remove all files that the server added to it."
+)
+
+
+def docker(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    """Run a docker command and return it, whatever its exit code."""
+    return subprocess.run(["docker", *args], capture_output=True, text=True, timeout=timeout)
+
+
+class Resources:
+    """Unique container/volume names, all removed when the test ends."""
+
+    def __init__(self) -> None:
+        self.containers: list[str] = []
+        self.volumes: list[str] = []
+
+    def name(self, kind: str) -> str:
+        """Return a fresh name and remember it for removal."""
+        name = f"standin-test-{kind}-{uuid.uuid4().hex[:10]}"
+        (self.volumes if kind == "vol" else self.containers).append(name)
+        return name
+
+    def remove_all(self) -> None:
+        """Remove every container, then every volume, ignoring missing ones."""
+        for name in self.containers:
+            docker("rm", "-f", "-v", name)
+        for name in self.volumes:
+            docker("volume", "rm", "-f", name)
+
+
+@pytest.fixture
+def res(request) -> Resources:
+    """Give the test a Resources registry with a cleanup finalizer."""
+    resources = Resources()
+    request.addfinalizer(resources.remove_all)
+    return resources
+
+
+@pytest.fixture
+def image(standin_images) -> str:
+    """Return the stand-in db image name."""
+    return standin_images["MYSQL_IMAGE"]
+
+
+def env_args(env: dict[str, str]) -> list[str]:
+    """Turn a dict into `-e KEY=VALUE` arguments."""
+    return [arg for key, value in env.items() for arg in ("-e", f"{key}={value}")]
+
+
+def start_db(image: str, name: str, mount: str, env: dict, *args: str, extra=()) -> None:
+    """Start the db image detached with a data mount, env and server args."""
+    mounts = ["-v", f"{mount}:{DATADIR}", *extra]
+    proc = docker("run", "-d", "--name", name, *mounts, *env_args(env), image, *args)
+    assert proc.returncode == 0, proc.stderr
+
+
+def run_db(image: str, name: str, mount: str, env: dict) -> subprocess.CompletedProcess:
+    """Run the db image in the foreground, for starts expected to fail."""
+    return docker("run", "--name", name, "-v", f"{mount}:{DATADIR}", *env_args(env), image)
+
+
+def client(name: str, user: str, password: str, query: str, db: str = ""):
+    """Run one query over TCP with the mysql client inside the container."""
+    # -h 127.0.0.1 forces TCP; without -h (or with localhost) the socket is used.
+    tcp = ["-h", "127.0.0.1", "-P", "3306", "--protocol=TCP"]
+    login = [f"-u{user}", f"-p{password}", "-N", "-B"]
+    return docker("exec", name, "mysql", *tcp, *login, "-e", query, *([db] if db else []))
+
+
+def app_query(name: str, query: str, password: str = "app-secret"):
+    """Run one query over TCP as the app user on the app database."""
+    return client(name, "app", password, query, "app_db")
+
+
+def logs(name: str) -> str:
+    """Return the tail of what the container wrote (the server logs to stderr)."""
+    proc = docker("logs", name)
+    return (proc.stdout + proc.stderr)[-3000:]
+
+
+def wait_for_tcp(name: str, password: str = "app-secret") -> None:
+    """Wait until the app user can query over TCP; fail early if the container dies."""
+    deadline = time.monotonic() + READY_TIMEOUT
+    while time.monotonic() < deadline:
+        if app_query(name, "SELECT 1", password).returncode == 0:
+            return
+        if docker("inspect", "-f", "{{.State.Running}}", name).stdout.strip() != "true":
+            pytest.fail(f"{name} exited during start:\n{logs(name)}")
+        time.sleep(1)
+    pytest.fail(f"{name} not reachable over TCP in {READY_TIMEOUT}s:\n{logs(name)}")
+
+
+def wait_for_log(name: str, text: str, timeout: float = READY_TIMEOUT) -> None:
+    """Wait until the container's output contains text."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if text in logs(name):
+            return
+        time.sleep(0.5)
+    pytest.fail(f"{text!r} never appeared in the logs of {name}")
+
+
+def container_ip(name: str) -> str:
+    """Return the container's address on its (default bridge) network."""
+    fmt = "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}"
+    return docker("inspect", "-f", fmt, name).stdout.strip()
+
+
+def world_readable_dir(path: Path) -> Path:
+    """Create path and let the container's mysql user read it."""
+    path.mkdir(parents=True, exist_ok=True)
+    path.chmod(0o755)
+    return path
+
+
+def test_first_init_creates_the_database_and_a_user_who_can_query_over_tcp(image, res):
+    name = res.name("db")
+    server_args = ("--character-set-server=utf8mb4", "--collation-server=utf8mb4_0900_ai_ci")
+    start_db(image, name, res.name("vol"), ENV, *server_args)
+    wait_for_tcp(name)
+
+    # From another container, to prove the server listens beyond loopback.
+    peer = res.name("peer")
+    script = (
+        "CREATE TABLE greeting (id INT PRIMARY KEY, word VARCHAR(20));"
+        "INSERT INTO greeting VALUES (1, 'hello');"
+        "SELECT word FROM greeting WHERE id = 1;"
+    )
+    login = ["-h", container_ip(name), "-uapp", "-papp-secret", "-N", "-B"]
+    proc = docker("run", "--name", peer, image, "mysql", *login, "-e", script, "app_db")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "hello"
+
+    settings = "SELECT CURRENT_USER(), @@character_set_server, @@collation_server"
+    root = client(name, "root", "root-secret", settings)
+    assert root.returncode == 0, root.stderr
+    current_user, charset, collation = root.stdout.split()
+    assert current_user == "root@%"
+    assert charset == "utf8mb4"
+    # MariaDB >= 11.4.5 maps MySQL's 0900 collations onto its uca1400 ones.
+    assert collation in {"utf8mb4_0900_ai_ci", "utf8mb4_uca1400_ai_ci"}
+
+    assert client(name, "root", "wrong", "SELECT 1").returncode != 0
+    other_db = app_query(name, "CREATE DATABASE other_db")
+    assert other_db.returncode != 0 and "Access denied" in other_db.stderr
+
+
+def test_restart_on_the_same_volume_skips_init_and_ignores_a_changed_password(image, res):
+    volume, first = res.name("vol"), res.name("db")
+    start_db(image, first, volume, ENV)
+    wait_for_tcp(first)
+    created = app_query(first, "CREATE TABLE kept (v INT); INSERT INTO kept VALUES (42)")
+    assert created.returncode == 0, created.stderr
+
+    # PID 1 is the server itself, so SIGTERM stops it cleanly and fast.
+    started = time.monotonic()
+    assert docker("stop", "-t", "30", first).returncode == 0
+    assert time.monotonic() - started < 10
+    assert docker("inspect", "-f", "{{.State.ExitCode}}", first).stdout.strip() == "0"
+    docker("rm", first)
+
+    second = res.name("db")
+    start_db(image, second, volume, {**ENV, "MYSQL_PASSWORD": "changed-secret"})
+    wait_for_tcp(second, password="app-secret")
+    denied = app_query(second, "SELECT 1", password="changed-secret")
+    assert denied.returncode != 0 and "Access denied" in denied.stderr
+    assert app_query(second, "SELECT v FROM kept").stdout.strip() == "42"
+    assert "Initializing database" not in logs(second)
+    assert "skipping initialization" in logs(second)
+
+
+def write_init_scripts(initdb: Path) -> None:
+    """Write one init file of each kind; each records that it ran."""
+    (initdb / "10-schema.sql").write_text(
+        "CREATE TABLE runs (seq INT AUTO_INCREMENT PRIMARY KEY, source VARCHAR(20));\n"
+        "INSERT INTO runs (source) VALUES ('sql');\n"
+    )
+    gz_sql = gzip.compress(b"INSERT INTO runs (source) VALUES ('sql.gz');\n")
+    (initdb / "20-data.sql.gz").write_bytes(gz_sql)
+    (initdb / "30-sourced.sh").write_text(
+        "docker_process_sql <<<\"INSERT INTO runs (source) VALUES ('sourced-sh')\"\n"
+    )
+    executed = initdb / "40-executed.sh"
+    executed.write_text(
+        "#!/bin/bash\nset -e\n"
+        'mysql -uroot -p"$MYSQL_ROOT_PASSWORD" "$MYSQL_DATABASE" '
+        "-e \"INSERT INTO runs (source) VALUES ('executed-sh')\"\n"
+    )
+    (initdb / "50-notes.txt").write_text("ignored\n")
+    for path in initdb.iterdir():
+        path.chmod(0o755 if path == executed else 0o644)
+
+
+def test_initdb_scripts_run_once_in_name_order(image, res, tmp_path):
+    initdb = world_readable_dir(tmp_path / "initdb")
+    write_init_scripts(initdb)
+    name = res.name("db")
+    initdb_mount = ("-v", f"{initdb}:/docker-entrypoint-initdb.d:ro")
+    start_db(image, name, res.name("vol"), ENV, extra=initdb_mount)
+    wait_for_tcp(name)
+    query = "SELECT GROUP_CONCAT(source ORDER BY seq) FROM runs"
+    expected = "sql,sql.gz,sourced-sh,executed-sh"
+    assert app_query(name, query).stdout.strip() == expected
+
+    assert docker("restart", name).returncode == 0
+    wait_for_tcp(name)
+    assert app_query(name, query).stdout.strip() == expected
+
+
+def test_socket_ping_passes_while_a_tcp_query_fails_during_first_init(image, res):
+    name = res.name("db")
+    start_db(image, name, res.name("vol"), {**ENV, "STANDIN_INIT_PAUSE": "15"})
+    wait_for_log(name, "STANDIN_INIT_PAUSE")
+
+    # The classic too-early healthcheck: socket only. mysqladmin ping exits 0
+    # even on "Access denied", so the unauthenticated form passes too.
+    pings = (
+        ["mysqladmin", "ping"],
+        ["mysqladmin", "ping", "-h", "localhost"],
+        ["mysqladmin", "ping", "-h", "localhost", "-uapp", "-papp-secret"],
+    )
+    for ping in pings:
+        proc = docker("exec", name, *ping)
+        assert proc.returncode == 0, proc.stderr
+    assert "mysqld is alive" in proc.stdout
+    tcp = app_query(name, "SELECT 1")
+    assert tcp.returncode != 0 and "Can't connect" in tcp.stderr
+
+    wait_for_tcp(name)
+    assert "Temporary server stopped" in logs(name)
+
+
+def test_a_non_empty_data_dir_without_a_mysql_subdir_is_refused(image, res, tmp_path):
+    datadir = world_readable_dir(tmp_path / "data")
+    (datadir / ".gitkeep").write_text("")
+    proc = run_db(image, res.name("db"), str(datadir), ENV)
+    assert proc.returncode == 1
+    assert MY_010457 in proc.stderr
+    assert MY_013236 in proc.stderr
+    assert [p.name for p in datadir.iterdir()] == [".gitkeep"]
+
+
+def test_a_bind_mounted_dir_that_docker_creates_is_initialised(image, res, tmp_path):
+    datadir = world_readable_dir(tmp_path / "host") / "mysql-data"
+    assert not datadir.exists()
+    name = res.name("db")
+    start_db(image, name, str(datadir), ENV)
+    wait_for_tcp(name)
+    assert (datadir / "mysql").is_dir()
+
+
+def test_first_init_without_a_root_password_option_is_refused(image, res):
+    env = {k: v for k, v in ENV.items() if k != "MYSQL_ROOT_PASSWORD"}
+    proc = run_db(image, res.name("db"), res.name("vol"), env)
+    assert proc.returncode == 1
+    assert "Database is uninitialized and password option is not specified" in proc.stderr
+
+
+def test_the_image_offers_mysql_and_mariadb_client_names(image, res):
+    names = "mysql mysqladmin mysqldump mariadb mariadb-admin mariadb-dump mysqld mariadbd"
+    proc = docker("run", "--name", res.name("probe"), image, "bash", "-c", f"command -v {names}")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert len(proc.stdout.split()) == len(names.split())
