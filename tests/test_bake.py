@@ -169,7 +169,7 @@ def test_the_makefile_lists_every_daily_target(bake):
         "up", "down", "restart", "logs", "ps", "shell", "dbshell", "migrate", "upgrade",
         "downgrade", "history", "current", "heads", "check", "revision", "show", "branches",
         "stamp", "merge", "db", "test", "lint", "fmt", "backup", "restore", "reset-db",
-        "clean", "local", "prod-up",
+        "clean", "local", "prod-up", "doctor",
     ):  # fmt: skip
         assert re.search(rf"^  make {re.escape(target)} ", result.stdout, re.MULTILINE), target
 

@@ -98,9 +98,8 @@ def clean_engine(docker_engine) -> None:
             remove_compose_project(name)
 
 
-@pytest.fixture
-def make_stack(request, clean_engine, tmp_path):
-    """Bake a project and return a Stack for it; tear every stack down afterwards."""
+def stack_factory(request, base: Path):
+    """Yield a function that bakes a project into base and returns its Stack."""
     from cookiecutter.main import cookiecutter
 
     from stack import Stack
@@ -108,15 +107,15 @@ def make_stack(request, clean_engine, tmp_path):
     images = {}
     if os.environ.get("E2E_STANDINS") == "1":
         images = request.getfixturevalue("standin_images")
-    compose_version = os.environ.get("E2E_COMPOSE", "v2")
+    default_compose = os.environ.get("E2E_COMPOSE", "v2")
     stacks = []
 
-    def make(compose_version=compose_version, extra_files=(), **answers):
-        output = tmp_path / f"bake{len(stacks)}"
+    def make(compose_version=default_compose, extra_files=(), production=False, **answers):
+        output = base / f"bake{len(stacks)}"
         path = Path(cookiecutter(str(TEMPLATE), no_input=True, extra_context=answers,
                                  output_dir=str(output)))  # fmt: skip
         name = f"{STACK_PREFIX}{uuid.uuid4().hex[:10]}"
-        stack = Stack(path, name, compose_version, images, list(extra_files))
+        stack = Stack(path, name, compose_version, images, list(extra_files), production)
         stacks.append(stack)
         return stack
 
@@ -125,6 +124,58 @@ def make_stack(request, clean_engine, tmp_path):
     SCENARIO_TIMES[request.node.nodeid] = time.monotonic() - started
     for stack in stacks:
         stack.down()
+
+
+@pytest.fixture
+def make_stack(request, clean_engine, tmp_path):
+    """Bake a project and return a Stack for it; tear every stack down afterwards."""
+    yield from stack_factory(request, tmp_path)
+
+
+@pytest.fixture(scope="module")
+def make_stack_module(request, clean_engine, tmp_path_factory):
+    """Like make_stack, for a stack that a whole module's tests share."""
+    yield from stack_factory(request, tmp_path_factory.mktemp("module"))
+
+
+RELIABILITY_DOC = TEMPLATE / "docs" / "reliability.md"
+# The doc is rewritten only when every group below was measured, green.
+RELIABILITY_GROUPS = {
+    "replicas", "startup failures", "failed migration", "database restart",
+    "graceful stop", "backup", "secrets and exposure", "bad input", "doctor",
+}  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def figures(request) -> dict:
+    """Collect the reliability figures; docs/reliability.md is written from them."""
+    collected: dict[str, dict] = {}
+    yield collected
+    session = request.session
+    if RELIABILITY_GROUPS <= set(collected) and not session.testsfailed:
+        write_reliability_doc(collected)
+
+
+def write_reliability_doc(collected: dict) -> None:
+    lines = [
+        "# Reliability figures",
+        "",
+        "Written by the end-to-end tier (`tests/e2e/test_reliability.py`,",
+        "`tests/e2e/test_security.py`) on its last full, green run; each figure",
+        "comes from a test that asserts the behaviour around it. Times are wall",
+        f"times on this machine ({os.cpu_count()} cores), with stand-in images where",
+        "no registry is reachable: read them as orders of magnitude.",
+        "",
+        f"Run: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.",
+        "",
+        "| scenario | figure | value |",
+        "|---|---|---|",
+    ]
+    for scenario, values in collected.items():
+        for name, value in values.items():
+            lines.append(f"| {scenario} | {name} | {value} |")
+    RELIABILITY_DOC.parent.mkdir(exist_ok=True)
+    RELIABILITY_DOC.write_text("\n".join(lines) + "\n")
 
 
 def pytest_terminal_summary(terminalreporter):

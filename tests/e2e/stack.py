@@ -37,23 +37,34 @@ class Stack:
     compose_version: str
     images: dict[str, str] = field(default_factory=dict)
     extra_files: list[str] = field(default_factory=list)
-    web_port: int = field(default_factory=free_port)
+    production: bool = False
+    # None publishes web on a free port per replica (needed by --scale).
+    web_port: int | None = field(default_factory=free_port)
     db_port: int = field(default_factory=free_port)
 
     @property
     def compose_command(self) -> str:
-        files = ["docker-compose.yml", "docker-compose.override.yml", *self.extra_files]
-        flags = " ".join(f"-f {shlex.quote(name)}" for name in files) if self.extra_files else ""
-        return f"{COMPOSE_COMMANDS[self.compose_version]} {flags}".strip()
+        """The Compose command with the files a user's stack loads (override: dev)."""
+        files = ["docker-compose.yml"]
+        if not self.production:
+            files.append("docker-compose.override.yml")
+        if not self.extra_files and not self.production:
+            return COMPOSE_COMMANDS[self.compose_version]
+        flags = " ".join(f"-f {shlex.quote(name)}" for name in [*files, *self.extra_files])
+        return f"{COMPOSE_COMMANDS[self.compose_version]} {flags}"
 
     def env(self) -> dict[str, str]:
         return {
             **os.environ,
             **self.images,
             "COMPOSE_PROJECT_NAME": self.name,
-            "WEB_PORT": str(self.web_port),
+            "WEB_PORT": "" if self.web_port is None else str(self.web_port),
             "DB_PUBLISHED_PORT": str(self.db_port),
         }
+
+    def up(self, *args: str) -> None:
+        """Start the stack as `make up` (or `make prod-up`) does, and wait until healthy."""
+        self.make("prod-up" if self.production else "up", *args)
 
     def run(self, args, timeout=900, check=True, stdin=None) -> subprocess.CompletedProcess:
         result = subprocess.run(

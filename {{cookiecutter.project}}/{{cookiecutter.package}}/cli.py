@@ -11,7 +11,11 @@ from .extensions import db
 
 # MySQL client/server error codes that retrying cannot fix.
 FATAL_ERRORS = {
-    1044: "the user has no rights on this database: check MYSQL_USER's grants",
+    # A user without global rights gets 1044, not 1049, for a missing database.
+    1044: (
+        "unknown database, or one MYSQL_USER has no rights on: check MYSQL_DATABASE "
+        "in .env (the database and its user are created at first init only)"
+    ),
     1045: (
         "access denied: MYSQL_USER/MYSQL_PASSWORD in .env differ from those the database "
         "was initialised with (they are read at first init only; see README, 'Access denied')"

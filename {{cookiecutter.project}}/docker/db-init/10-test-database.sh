@@ -8,8 +8,11 @@ if command -v mariadb >/dev/null 2>&1; then
     client=mariadb  # MariaDB 11 images have no `mysql` name
 fi
 
+database="${MYSQL_DATABASE}_test"
+# "_" is a wildcard in a GRANT's database name: escape it, as the image does.
+pattern=$(printf '%s' "${database}" | sed 's/_/\\_/g')
 "${client}" --protocol=socket --user=root --password="${MYSQL_ROOT_PASSWORD}" <<SQL
-CREATE DATABASE IF NOT EXISTS \`${MYSQL_DATABASE}_test\`;
-GRANT ALL PRIVILEGES ON \`${MYSQL_DATABASE}_test\`.* TO '${MYSQL_USER}'@'%';
+CREATE DATABASE IF NOT EXISTS \`${database}\`;
+GRANT ALL PRIVILEGES ON \`${pattern}\`.* TO '${MYSQL_USER}'@'%';
 SQL
-echo "created database ${MYSQL_DATABASE}_test for the tests"
+echo "created database ${database} for the tests"

@@ -1,0 +1,106 @@
+"""`make doctor`: every check passes on a sane stack and fails, with its fix, when broken."""
+
+import socket
+
+
+def doctor(stack, *env: str, compose=None):
+    """Run `make doctor` (with extra environment); return (exit code, FAIL lines, stdout)."""
+    compose = compose or stack.compose_command
+    command = ["env", *env, "make", "doctor", f"COMPOSE={compose}"]
+    result = stack.run(command, check=False, timeout=300)
+    failures = [line for line in result.stderr.splitlines() if line.startswith("FAIL")]
+    return result.returncode, failures, result.stdout
+
+
+def edit_env(stack, name: str, value: str) -> str:
+    """Set name=value in the project's .env; return the old value."""
+    env = stack.path / ".env"
+    lines = env.read_text().splitlines()
+    old = next(line.split("=", 1)[1] for line in lines if line.startswith(f"{name}="))
+    env.write_text(
+        "\n".join(f"{name}={value}" if line.startswith(f"{name}=") else line for line in lines)
+        + "\n"
+    )
+    return old
+
+
+def test_doctor_passes_on_a_healthy_stack(make_stack, figures):
+    stack = make_stack()
+    stack.up()
+    code, failures, stdout = doctor(stack)
+    assert (code, failures) == (0, []), stdout
+    checks = [line.split()[1] for line in stdout.splitlines() if line.startswith("ok")]
+    for check in ("engine:", "compose:", ".env:", "port:", "data", "passwords:", "migrations:"):
+        assert check in checks, (check, stdout)
+    figures.setdefault("doctor", {})["checks passing on a healthy stack"] = len(checks)
+
+
+def test_each_doctor_check_fails_on_purpose_with_its_fix(make_stack, figures):
+    stack = make_stack()
+    broken = {}
+
+    # Before `up`: no engine, no Compose, a placeholder secret, a taken port.
+    broken["engine"] = doctor(stack, "DOCKER_HOST=unix:///nonexistent.sock")
+    broken["compose"] = doctor(stack, compose="no-such-compose")
+    old_secret = edit_env(stack, "SECRET_KEY", "change-me")
+    broken[".env"] = doctor(stack)
+    edit_env(stack, "SECRET_KEY", old_secret)
+    with socket.create_server(("127.0.0.1", stack.web_port)):
+        broken["port"] = doctor(stack)
+        refused = stack.make("up", check=False)
+        assert refused.returncode != 0 and "is taken by another program" in refused.stderr
+
+    # A data volume with a stray file and no database.
+    stack.compose("run", "--rm", "--no-deps", "--entrypoint", "touch", "db",
+                  "/var/lib/mysql/.gitkeep")  # fmt: skip
+    broken["data dir"] = doctor(stack)
+    stack.compose("down", "--volumes")
+    # A database made by the other server family than the image's.
+    version = stack.compose(
+        "run",
+        "--rm",
+        "--no-deps",
+        "--entrypoint",
+        "sh",
+        "db",
+        "-c",
+        "(mariadbd --version || mysqld --version) 2>/dev/null",
+    ).stdout
+    marker = "mysql.ibd" if "MariaDB" in version else "aria_log_control"
+    stack.compose(
+        "run",
+        "--rm",
+        "--no-deps",
+        "--entrypoint",
+        "sh",
+        "db",
+        "-c",
+        f"mkdir /var/lib/mysql/mysql && touch /var/lib/mysql/{marker}",
+    )
+    broken["foreign data dir"] = doctor(stack)
+    stack.compose("down", "--volumes")
+
+    # After `up`: an edited password, a database behind the migrations.
+    stack.up()
+    old_password = edit_env(stack, "MYSQL_PASSWORD", "edited-after-first-init")
+    broken["passwords"] = doctor(stack)
+    edit_env(stack, "MYSQL_PASSWORD", old_password)
+    stack.make("downgrade")
+    broken["migrations"] = doctor(stack)
+    stack.make("upgrade")
+
+    expected = {
+        "engine": "no Docker engine answers",
+        "compose": "does not run: install Docker Compose",
+        ".env": "still 'change-me'",
+        "port": "is taken by another program",
+        "data dir": "holds files but no database",
+        "foreign data dir": "data dir: made by",
+        "passwords": "MYSQL_PASSWORD in .env is not the password",
+        "migrations": "'make upgrade'",
+    }
+    for check, (code, failures, _) in broken.items():
+        assert code != 0, check
+        assert any(expected[check] in line for line in failures), (check, failures)
+    assert doctor(stack)[:2] == (0, [])
+    figures.setdefault("doctor", {})["checks made to fail on purpose"] = len(broken)
