@@ -1,8 +1,14 @@
 """The baked project's own tests pass, on SQLite and on a real MySQL-family server."""
 
+import json
 import os
+import signal
+import socket
+import subprocess
 import sys
+import time
 import tomllib
+import urllib.request
 import uuid
 
 import pytest
@@ -97,3 +103,31 @@ def test_the_test_environment_has_the_baked_pins():
     baked_pins = {line.strip().strip('",') for line in baked.splitlines() if "==" in line}
     ours = tomllib.loads((TEMPLATE / "pyproject.toml").read_text())
     assert baked_pins <= set(ours["dependency-groups"]["test"])
+
+
+def test_make_local_serves_on_sqlite_without_docker(bake):
+    """`make local`: a venv, the migrations on SQLite, a development server."""
+    project = bake()
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen(
+        ["make", "local", f"LOCAL_PORT={port}"], cwd=project, stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline and server.poll() is None:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as r:
+                    body = json.loads(r.read())
+                break
+            except OSError:
+                time.sleep(1)
+        else:
+            pytest.fail(f"make local never served /health (exit {server.poll()})")
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(30)
+    assert body["status"] == "ok" and body["schema"] == "at head"
+    assert (project / "instance" / "local.sqlite3").is_file()
