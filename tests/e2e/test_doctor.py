@@ -24,6 +24,12 @@ def edit_env(stack, name: str, value: str) -> str:
     return old
 
 
+def in_db_image(stack, script: str) -> str:
+    """Run a shell script in a throwaway db container, its data volume mounted."""
+    run = ["run", "--rm", "--no-deps", "--entrypoint", "sh", "db", "-c", script]
+    return stack.compose(*run).stdout
+
+
 def test_doctor_passes_on_a_healthy_stack(make_stack, figures):
     stack = make_stack()
     stack.up()
@@ -51,32 +57,13 @@ def test_each_doctor_check_fails_on_purpose_with_its_fix(make_stack, figures):
         assert refused.returncode != 0 and "is taken by another program" in refused.stderr
 
     # A data volume with a stray file and no database.
-    stack.compose("run", "--rm", "--no-deps", "--entrypoint", "touch", "db",
-                  "/var/lib/mysql/.gitkeep")  # fmt: skip
+    in_db_image(stack, "touch /var/lib/mysql/.gitkeep")
     broken["data dir"] = doctor(stack)
     stack.compose("down", "--volumes")
     # A database made by the other server family than the image's.
-    version = stack.compose(
-        "run",
-        "--rm",
-        "--no-deps",
-        "--entrypoint",
-        "sh",
-        "db",
-        "-c",
-        "(mariadbd --version || mysqld --version) 2>/dev/null",
-    ).stdout
+    version = in_db_image(stack, "(mariadbd --version || mysqld --version) 2>/dev/null")
     marker = "mysql.ibd" if "MariaDB" in version else "aria_log_control"
-    stack.compose(
-        "run",
-        "--rm",
-        "--no-deps",
-        "--entrypoint",
-        "sh",
-        "db",
-        "-c",
-        f"mkdir /var/lib/mysql/mysql && touch /var/lib/mysql/{marker}",
-    )
+    in_db_image(stack, f"mkdir /var/lib/mysql/mysql && touch /var/lib/mysql/{marker}")
     broken["foreign data dir"] = doctor(stack)
     stack.compose("down", "--volumes")
 
