@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 import subprocess
 import time
 import uuid
@@ -63,7 +64,10 @@ def standin_images(docker_engine) -> dict[str, str]:
 # --- Baked stacks -----------------------------------------------------------
 
 TEMPLATE = Path(__file__).resolve().parents[2]
-STACK_PREFIX = "e2e"
+# Stack names carry the test run's pid: a run removes only the stacks of runs
+# that are gone, never those of another run going on beside it.
+STACK_PREFIX = f"e2e{os.getpid()}x"
+STACK_NAME = re.compile(r"e2e(\d+)x")
 SCENARIO_TIMES: dict[str, float] = {}
 
 
@@ -90,11 +94,22 @@ def remove_compose_project(name: str) -> None:
             subprocess.run(["docker", kind, "rm", *flag, *ids], capture_output=True)
 
 
+def process_is_gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
 @pytest.fixture(scope="session")
 def clean_engine(docker_engine) -> None:
     """Remove stacks a killed earlier run left behind, so they break nothing now."""
     for name in compose_projects():
-        if name.startswith(STACK_PREFIX):
+        match = STACK_NAME.match(name)
+        if match and process_is_gone(int(match.group(1))):
             remove_compose_project(name)
 
 
