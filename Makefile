@@ -4,7 +4,7 @@ VENV := .venv
 # The tests call ruff, shellcheck and cookiecutter by name.
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help venv test lint demo clean
+.PHONY: help venv test lint demo clean bench
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -30,6 +30,21 @@ demo: venv ## Bake a project with the defaults into build/ and start it (make up
 	rm -rf build/flask-app
 	cookiecutter --no-input --output-dir build .
 	$(MAKE) -C build/flask-app up
+
+BENCH_VENV := bench/.venv
+
+$(BENCH_VENV)/.installed: bench/requirements.txt
+	test -d $(BENCH_VENV) || python3 -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/pip install --quiet pip==26.3
+	$(BENCH_VENV)/bin/pip install --quiet -r bench/requirements.txt
+	touch $@
+
+# wrk from Debian when we may install it; bench/load.py falls back to Python.
+bench: venv $(BENCH_VENV)/.installed ## Benchmark a bake, write docs/benchmarks.md (args=--quick)
+	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null 2>&1; } || \
+		echo "wrk is not installed: the Python load generator is used" >&2
+	$(BENCH_VENV)/bin/python bench/run.py $(args)
 
 clean: ## Remove the test environment and demo bakes
 	-test -d build/flask-app && $(MAKE) -C build/flask-app down

@@ -1,0 +1,179 @@
+"""Cold start three ways, warm restart, and edit-to-served in development mode."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from pathlib import Path
+
+from common import (
+    BENCH,
+    PACKAGE,
+    DbProbe,
+    Poller,
+    docker_time,
+    dotenv,
+    get,
+    log,
+    log_events,
+    new_stack,
+    post_json,
+    timed,
+    wait_until,
+)
+
+APPROACHES = {
+    "template": "this template: `make up`",
+    "manual": "seed: no healthcheck, `flask db upgrade` by hand",
+    "bootsh": "seed: boot.sh, retry `flask db upgrade` every 5 s",
+}
+SEED_FILES = {"manual": "seed-manual.yml", "bootsh": "seed-bootsh.yml"}
+START_TIMEOUT = 240
+# Keep polling this long after the first good answer: a start that flaps shows.
+TAIL = 2.0
+# How long a person waits before running `flask db upgrade` again.
+RETRY_BY_HAND = 5.0
+
+
+def files_for(approach: str) -> tuple[str, ...]:
+    """Return the Compose files of an approach (the template: Compose's defaults)."""
+    if approach == "template":
+        return ()
+    variant = str(BENCH / "compose" / SEED_FILES[approach])
+    return ("docker-compose.yml", "docker-compose.override.yml", variant)
+
+
+def upgrade_by_hand(stack, deadline: float) -> None:
+    """Run `flask db upgrade` in web as a person would: again every 5 s until it works."""
+    while time.monotonic() < deadline:
+        result = stack.compose("exec", "-T", "web", "flask", "db", "upgrade", check=False)
+        if result.returncode == 0:
+            return
+        time.sleep(RETRY_BY_HAND)
+    raise RuntimeError("flask db upgrade by hand never succeeded")
+
+
+def start(stack, approach: str) -> None:
+    """Start a stack the way the approach does."""
+    if approach == "template":
+        stack.make("up", timeout=START_TIMEOUT)
+        return
+    stack.compose("up", "--detach", timeout=START_TIMEOUT)
+    if approach == "manual":
+        upgrade_by_hand(stack, time.monotonic() + START_TIMEOUT)
+
+
+def gap_parts(stack, t0_wall: float) -> dict[str, float | None]:
+    """Find when web started, said the database was ready, and listened (seconds from t0)."""
+    state = json.loads(stack.run(["docker", "inspect", stack.container_id("web")]).stdout)[0]
+    events = log_events(stack, "web")
+
+    def first(*needles: str) -> float | None:
+        hit = next((t for t, text in events if any(n in text for n in needles)), None)
+        return None if hit is None else hit - t0_wall
+
+    return {
+        "web_started": docker_time(state["State"]["StartedAt"]) - t0_wall,
+        "db_said_ready": first("is ready"),
+        "listening": first("Running on", "Listening at"),
+    }
+
+
+def cold_start(project: Path, images: dict[str, str], approach: str) -> dict:
+    """Start a fresh stack (new volume) while polling /api/items and the db; tear it down."""
+    stack = new_stack(project, images, files_for(approach))
+    t0, t0_wall = time.monotonic(), time.time()
+    poller = Poller(stack.web_port, "/api/items", t0)
+    probe = DbProbe(stack.db_port, dotenv(project), t0)
+    poller.start()
+    probe.start()
+    try:
+        start(stack, approach)
+        returned = time.monotonic() - t0
+        first_good = wait_until(lambda: poller.first("good"), START_TIMEOUT, 0.05, "a 200")
+        time.sleep(TAIL)
+        poller.stop()
+        probe.stop()
+        result = {
+            "approach": approach,
+            "returned": returned,
+            "first_good": first_good,
+            "db_tcp": probe.ready,
+            "gap": None if probe.ready is None else first_good - probe.ready,
+            "failed": poller.count("failed"),
+            "refused": poller.count("refused"),
+            "samples": poller.samples,
+        }
+        if approach == "template":
+            result.update(gap_parts(stack, t0_wall))
+        return result
+    finally:
+        poller.stop()
+        probe.stop()
+        stack.down()
+
+
+def cold_starts(project: Path, images: dict[str, str], runs: int) -> list[dict]:
+    """Run the approaches in turn, runs times, so drift hits each alike."""
+    results = []
+    for run in range(runs):
+        for approach in APPROACHES:
+            log(f"cold start {run + 1}/{runs}: {approach}")
+            result = cold_start(project, images, approach)
+            log(
+                f"  first 200 at {result['first_good']:.1f} s, db TCP at "
+                f"{result['db_tcp'] or float('nan'):.1f} s, failed {result['failed']}, "
+                f"refused {result['refused']}"
+            )
+            results.append(result)
+    return results
+
+
+MARKER_ROUTE = """
+
+@bp.get("/bench-edit")
+def bench_edit():
+    return {{"token": "{token}"}}
+"""
+
+
+def edit_once(stack, api: Path, original: str) -> float:
+    """Add a route with a new token to api.py; return seconds until it is served."""
+    token = uuid.uuid4().hex
+    started = time.monotonic()
+    api.write_text(original + MARKER_ROUTE.format(token=token))
+
+    def served() -> bool:
+        status, body = get(stack.web_port, "/api/bench-edit", timeout=1)
+        return status == 200 and token.encode() in body
+
+    wait_until(served, 60, 0.02, "the edited code")
+    return time.monotonic() - started
+
+
+def dev_loop(project: Path, images: dict[str, str], runs: int) -> dict:
+    """Measure warm restarts (data kept) and edits served by the dev server."""
+    stack = new_stack(project, images)
+    api = project / PACKAGE / "api.py"
+    original = api.read_text()
+    try:
+        log("dev loop: cold make up")
+        stack.make("up", timeout=START_TIMEOUT)
+        post_json(stack.web_port, "/api/items", b'{"name": "kept across restarts"}')
+        warm, down = [], []
+        for run in range(runs):
+            down.append(timed(stack.make, "down"))
+            warm.append(timed(stack.make, "up", timeout=START_TIMEOUT))
+            log(f"warm restart {run + 1}/{runs}: make up {warm[-1]:.1f} s")
+        status, body = get(stack.web_port, "/api/items")
+        kept = status == 200 and b"kept across restarts" in body
+        edits = []
+        for run in range(max(runs, 5)):
+            edits.append(edit_once(stack, api, original))
+            log(f"edit {run + 1}: served after {edits[-1]:.2f} s")
+            time.sleep(1.5)  # let the reloader settle before the next edit
+        return {"warm_up": warm, "down": down, "data_kept": kept, "edits": edits}
+    finally:
+        api.write_text(original)
+        stack.down()

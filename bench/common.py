@@ -1,0 +1,237 @@
+"""What every measurement shares: paths, images, bakes, stacks and probes."""
+
+from __future__ import annotations
+
+import http.client
+import os
+import shlex
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+BENCH = REPO / "bench"
+# Reuse the end-to-end tier's Stack (make, compose, down -v, free ports).
+sys.path.insert(0, str(REPO / "tests" / "e2e"))
+
+from stack import COMPOSE_COMMANDS, Stack, free_port, wait_until  # noqa: E402
+
+# Its own project name, so its images (bench-app-web...) never replace the
+# flask-app-web images a test run on the same engine is using.
+PROJECT = "bench-app"
+PACKAGE = "bench_app"
+STACK_PREFIX = "bench"
+
+__all__ = ["free_port", "wait_until"]
+
+
+def log(message: str) -> None:
+    """Print a progress line on stderr (stdout gets the table)."""
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def median(values) -> float:
+    """Return the median, or NaN for no values."""
+    values = [v for v in values if v is not None]
+    return statistics.median(values) if values else float("nan")
+
+
+def timed(function, *args, **kwargs) -> float:
+    """Call function and return the seconds it took."""
+    started = time.monotonic()
+    function(*args, **kwargs)
+    return time.monotonic() - started
+
+
+def compose_version() -> str:
+    """Return v2 when `docker compose` works, else v1 (as the baked Makefile does)."""
+    probe = subprocess.run(["docker", "compose", "version"], capture_output=True)
+    return "v2" if probe.returncode == 0 else "v1"
+
+
+def images() -> dict[str, str]:
+    """Return PYTHON_IMAGE and MYSQL_IMAGE: from the environment, else the stand-ins."""
+    if os.environ.get("PYTHON_IMAGE") and os.environ.get("MYSQL_IMAGE"):
+        return {name: os.environ[name] for name in ("PYTHON_IMAGE", "MYSQL_IMAGE")}
+    script = REPO / "tests" / "e2e" / "standins" / "build.py"
+    output = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, check=True
+    ).stdout
+    return dict(line.split("=", 1) for line in output.splitlines() if "=" in line)
+
+
+def bake(workdir: Path) -> Path:
+    """Bake the template with its defaults (project bench-app) into workdir."""
+    from cookiecutter.main import cookiecutter
+
+    workdir.mkdir(parents=True, exist_ok=True)
+    path = cookiecutter(
+        str(REPO), no_input=True, output_dir=str(workdir), extra_context={"project": PROJECT}
+    )
+    return Path(path)
+
+
+def dotenv(project: Path) -> dict[str, str]:
+    """Read the baked .env (its fresh secrets)."""
+    pairs = {}
+    for line in (project / ".env").read_text().splitlines():
+        if "=" in line and not line.lstrip().startswith("#"):
+            key, value = line.split("=", 1)
+            pairs[key.strip()] = value.strip()
+    return pairs
+
+
+@dataclass
+class BenchStack(Stack):
+    """A Stack whose Compose files are given explicitly (none: Compose's defaults)."""
+
+    files: tuple[str, ...] = ()
+
+    @property
+    def compose_command(self) -> str:
+        flags = " ".join(f"-f {shlex.quote(name)}" for name in self.files)
+        return f"{COMPOSE_COMMANDS[self.compose_version]} {flags}".strip()
+
+    def env(self) -> dict[str, str]:
+        # What the baked Makefile exports, for the compose calls made without make.
+        return {**super().env(), "HOST_UID": str(os.getuid()), "HOST_GID": str(os.getgid())}
+
+
+def new_stack(project: Path, images_: dict[str, str], files=()) -> BenchStack:
+    """Return a stack with a unique bench* name and free ports."""
+    name = f"{STACK_PREFIX}{uuid.uuid4().hex[:10]}"
+    return BenchStack(project, name, compose_version(), images_, [], files=tuple(files))
+
+
+def get(port: int, path: str, timeout: float = 2.0) -> tuple[int | None, bytes]:
+    """GET a path on 127.0.0.1; return (status, body), status None when nothing answered."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        connection.request("GET", path)
+        response = connection.getresponse()
+        return response.status, response.read()
+    except TimeoutError:
+        return 0, b""  # connected but no answer in time: a failed request
+    except (OSError, http.client.HTTPException):
+        return None, b""
+    finally:
+        connection.close()
+
+
+def post_json(port: int, path: str, body: bytes) -> int:
+    """POST a JSON body; return the status."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        connection.request("POST", path, body, {"Content-Type": "application/json"})
+        return connection.getresponse().status
+    finally:
+        connection.close()
+
+
+class Poller(threading.Thread):
+    """Send GET path every interval from t0 on; record (seconds, outcome)."""
+
+    def __init__(self, port: int, path: str, t0: float, interval: float = 0.1):
+        super().__init__(daemon=True)
+        self.port, self.path, self.t0, self.interval = port, path, t0, interval
+        self.samples: list[tuple[float, str]] = []
+        self.halt = threading.Event()
+
+    def outcome(self) -> str:
+        """Classify one request: good (200), failed (an error answer), refused (no answer)."""
+        status, _ = get(self.port, self.path)
+        if status is None:
+            return "refused"
+        return "good" if status == 200 else "failed"
+
+    def run(self) -> None:
+        tick = 0
+        while not self.halt.is_set():
+            sent = time.monotonic() - self.t0
+            self.samples.append((sent, self.outcome()))
+            # A fixed schedule: a slow answer skips ticks instead of piling up.
+            tick = max(tick + 1, int((time.monotonic() - self.t0) / self.interval) + 1)
+            self.halt.wait(max(0.0, self.t0 + tick * self.interval - time.monotonic()))
+
+    def first(self, kind: str) -> float | None:
+        return next((t for t, outcome in list(self.samples) if outcome == kind), None)
+
+    def count(self, kind: str) -> int:
+        return sum(1 for _, outcome in self.samples if outcome == kind)
+
+    def stop(self) -> None:
+        self.halt.set()
+        if self.is_alive():
+            self.join(timeout=5)
+
+
+class DbProbe(threading.Thread):
+    """From t0 on, connect as the app's user every interval and run SELECT 1."""
+
+    def __init__(self, port: int, credentials: dict[str, str], t0: float, interval=0.1):
+        super().__init__(daemon=True)
+        self.port, self.credentials, self.t0, self.interval = port, credentials, t0, interval
+        self.ready: float | None = None
+        self.halt = threading.Event()
+
+    def query(self) -> bool:
+        import pymysql
+
+        try:
+            connection = pymysql.connect(
+                host="127.0.0.1", port=self.port, user=self.credentials["MYSQL_USER"],
+                password=self.credentials["MYSQL_PASSWORD"],
+                database=self.credentials["MYSQL_DATABASE"], connect_timeout=1, read_timeout=2,
+            )  # fmt: skip
+        except (pymysql.MySQLError, OSError):
+            return False
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT 1")
+            return True
+        except (pymysql.MySQLError, OSError):
+            return False
+        finally:
+            connection.close()
+
+    def run(self) -> None:
+        while not self.halt.is_set():
+            if self.query():
+                self.ready = time.monotonic() - self.t0
+                return
+            self.halt.wait(self.interval)
+
+    def stop(self) -> None:
+        self.halt.set()
+        if self.is_alive():
+            self.join(timeout=5)
+
+
+def docker_time(stamp: str) -> float:
+    """Turn Docker's RFC 3339 nanosecond timestamp into epoch seconds."""
+    stamp = stamp.replace("Z", "+00:00")
+    head, _, tail = stamp.partition(".")
+    if tail:
+        digits = "".join(c for c in tail if c.isdigit())
+        zone = tail[len(digits) :]
+        stamp = f"{head}.{digits[:6]}{zone}"
+    return datetime.fromisoformat(stamp).timestamp()
+
+
+def log_events(stack: BenchStack, service: str) -> list[tuple[float, str]]:
+    """Return a service's log lines as (epoch seconds, text)."""
+    result = stack.run(["docker", "logs", "-t", stack.container_id(service)], check=False)
+    events = []
+    for line in (result.stdout + result.stderr).splitlines():
+        stamp, _, text = line.partition(" ")
+        try:
+            events.append((docker_time(stamp), text))
+        except ValueError:
+            continue
+    return sorted(events)

@@ -1,0 +1,127 @@
+"""Benchmark a baked project on this machine; print the table, write docs/benchmarks.md.
+
+Usage: bench/.venv/bin/python bench/run.py [--quick] [--only STAGE,...] [--no-e2e]
+(`make bench` does this after installing what it needs). See bench/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import coldstart
+import images as image_measures
+import load as load_measures
+import report
+import suite as suite_measures
+from common import REPO, bake, compose_version, images, log
+
+STAGES = ("coldstart", "dev", "builds", "sizes", "load", "suite")
+RESULTS = REPO / "bench" / "out" / "results.json"
+DOC = REPO / "docs" / "benchmarks.md"
+PNG = REPO / "docs" / "coldstart.png"
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="one run of each, shorter loads")
+    parser.add_argument("--runs", type=int, help="runs per measure (default 3, --quick 1)")
+    parser.add_argument("--only", help=f"comma-separated stages of {','.join(STAGES)}; "
+                        "the others keep their figures from the last run")  # fmt: skip
+    parser.add_argument("--no-e2e", action="store_true", help="skip the end-to-end test tier")
+    parser.add_argument("--report-only", action="store_true", help=f"re-render {RESULTS.name}")
+    return parser.parse_args(argv)
+
+
+def machine(images_: dict[str, str], quick: bool) -> dict:
+    """Describe the machine the figures come from."""
+    engine = subprocess.run(
+        ["docker", "version", "--format", "{{.Server.Version}}"], capture_output=True, text=True
+    ).stdout.strip()
+    version = compose_version()
+    compose = subprocess.run(
+        ["docker", "compose", "version", "--short"] if version == "v2"
+        else ["docker-compose", "version", "--short"],
+        capture_output=True, text=True,
+    ).stdout.strip()  # fmt: skip
+    memory_kib = int(Path("/proc/meminfo").read_text().split()[1])
+    return {
+        "date": time.strftime("%Y-%m-%d %H:%M %Z"),
+        "cores": os.cpu_count(),
+        "memory_gib": memory_kib / 2**20,
+        "engine": engine,
+        "compose": f"{version} {compose}",
+        "python_image": images_["PYTHON_IMAGE"],
+        "mysql_image": images_["MYSQL_IMAGE"],
+        "quick": quick,
+    }
+
+
+def measure(stages: list[str], runs: int, quick: bool, include_e2e: bool, results: dict) -> None:
+    """Run the chosen stages, each on a fresh bake, filling results as they finish."""
+    if not stages:
+        return
+    images_ = images()
+    results["machine"] = machine(images_, quick)
+    with tempfile.TemporaryDirectory(prefix="bench-") as workdir:
+        work = Path(workdir)
+        if {"coldstart", "dev"} & set(stages):
+            project = bake(work / "dev")
+            log("building the development image once (cold starts reuse it)")
+            coldstart.new_stack(project, images_).compose("build", timeout=1200)
+            if "coldstart" in stages:
+                results["coldstart"] = coldstart.cold_starts(project, images_, runs)
+            if "dev" in stages:
+                results["dev"] = coldstart.dev_loop(project, images_, runs)
+        if {"builds", "sizes"} & set(stages):
+            project = bake(work / "images")
+            if "builds" in stages:
+                results["builds"] = image_measures.builds(project, images_, runs)
+            if "sizes" in stages:
+                coldstart.new_stack(project, images_, ("docker-compose.yml",)).compose(
+                    "build", "web", timeout=1200
+                )
+                results["sizes"] = image_measures.sizes(project, images_)
+        if "load" in stages:
+            seconds = 5 if quick else 10
+            project = bake(work / "load")
+            results["load"] = load_measures.load(project, images_, runs, seconds)
+    if "suite" in stages:
+        results["suite"] = suite_measures.suite(include_e2e)
+
+
+def main(argv: list[str]) -> int:
+    args = parse_args(argv)
+    runs = args.runs or (1 if args.quick else 3)
+    results: dict = {}
+    stages = list(STAGES)
+    if args.only or args.report_only:
+        results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+        stages = [] if args.report_only else args.only.split(",")
+    unknown = set(stages) - set(STAGES)
+    if unknown:
+        sys.exit(f"unknown stage(s): {', '.join(sorted(unknown))}")
+    started = time.monotonic()
+    try:
+        measure(stages, runs, args.quick, not args.no_e2e, results)
+    finally:
+        # Keep what finished even when a later stage fails.
+        RESULTS.parent.mkdir(exist_ok=True)
+        RESULTS.write_text(json.dumps(results, indent=1))
+    DOC.parent.mkdir(exist_ok=True)
+    if "coldstart" in results:
+        report.plot(results, PNG)
+    DOC.write_text(report.markdown(results, report.notes(results)))
+    print("\n".join(report.targets_table(results)))
+    log(f"wrote {DOC.relative_to(REPO)} in {(time.monotonic() - started) / 60:.1f} min")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
