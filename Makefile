@@ -22,8 +22,8 @@ test: lint ## Lint, then run every test tier (MySQL and Docker tiers skip withou
 	pytest $(args)
 
 lint: venv ## Lint the hooks, the tests and the CI scripts
-	ruff check hooks tests
-	ruff format --check hooks tests
+	ruff check hooks tests bench
+	ruff format --check hooks tests bench
 	shellcheck .ci/run .ci/*.sh tests/e2e/standins/db/*.sh
 
 demo: venv ## Bake a project with the defaults into build/ and start it (make up)
