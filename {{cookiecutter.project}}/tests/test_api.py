@@ -38,6 +38,14 @@ def test_patch_changes_only_the_given_fields(client):
     assert response.get_json()["description"] == "Black"
 
 
+@pytest.mark.parametrize("name", ["", "   "])
+def test_patch_refuses_an_empty_name(client, name):
+    item = create(client, name="Tea")
+    response = client.patch(f"{ITEMS}/{item['id']}", json={"name": name})
+    assert response.status_code == 422
+    assert "must not be empty" in response.get_json()["message"]
+
+
 def test_put_replaces_the_item(client):
     item = create(client, name="Tea", description="Green")
     response = client.put(f"{ITEMS}/{item['id']}", json={"name": "Coffee"})

@@ -21,7 +21,9 @@ class Invalid(Exception):
     """A request body or query value that breaks the API's rules."""
 
 
-def text_field(body: dict, name: str, max_length: int, required: bool) -> str | None:
+def text_field(
+    body: dict, name: str, max_length: int, required: bool, allow_empty: bool
+) -> str | None:
     """Return the cleaned string field `name`, or None when absent and optional."""
     if name not in body:
         if required:
@@ -31,7 +33,7 @@ def text_field(body: dict, name: str, max_length: int, required: bool) -> str | 
     if not isinstance(value, str):
         raise Invalid(f"'{name}' must be a string")
     value = value.strip()
-    if required and not value:
+    if not allow_empty and not value:
         raise Invalid(f"'{name}' must not be empty")
     if len(value) > max_length:
         raise Invalid(f"'{name}' must be at most {max_length} characters")
@@ -59,11 +61,11 @@ def item_fields(partial: bool) -> dict:
     if unknown:
         raise Invalid(f"unknown fields: {', '.join(sorted(map(str, unknown)))}")
     fields = {
-        "name": text_field(body, "name", NAME_MAX_LENGTH, required=not partial),
-        "description": text_field(body, "description", DESCRIPTION_MAX_LENGTH, required=False),
+        "name": text_field(body, "name", NAME_MAX_LENGTH, required=not partial, allow_empty=False),
+        "description": text_field(
+            body, "description", DESCRIPTION_MAX_LENGTH, required=False, allow_empty=True
+        ),
     }
-    if partial and fields["name"] == "":
-        raise Invalid("'name' must not be empty")
     return {key: value for key, value in fields.items() if value is not None}
 
 
