@@ -1,11 +1,13 @@
 #!/usr/bin/env python3
-"""Build local stand-ins for the python and mysql images, without a registry.
+"""Build local stand-ins for the python, mysql and mariadb images, without a registry.
 
-`ensure_images()` returns the image names to use as PYTHON_IMAGE and
-MYSQL_IMAGE, building only what is missing. Each tag is a hash of that
-image's inputs (package list, import settings, the files of db/), so a warm
-run only runs `docker image inspect`. Run as a script, it prints
-`PYTHON_IMAGE=...` and `MYSQL_IMAGE=...` lines for `eval`.
+`ensure_images()` returns the names to use as PYTHON_IMAGE (python:3.x-slim),
+MYSQL_IMAGE (mysql:8.4 / mysql:9.7: Debian sid's MySQL 9.7) and
+MARIADB_IMAGE (mariadb:11.8: Debian trixie's MariaDB 11.8), building only
+what is missing. Each tag is a hash of that image's inputs (suite, package
+list, import settings, the files of db/), so a warm run only runs
+`docker image inspect`. Run as a script, it prints `NAME=image` lines for
+`eval`.
 
 See README.md in this folder for what the stand-ins honour.
 """
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
+import dataclasses
 import fcntl
 import hashlib
 import os
@@ -22,49 +25,100 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 DB_CONTEXT = HERE / "db"
-SUITE = "trixie"
 HOST_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
 LOCK_FILE = Path(tempfile.gettempdir()) / "e2e-standins.lock"
 # Bump when the rootfs recipe below changes in a way the hashed inputs miss.
-RECIPE_VERSION = "1"
+RECIPE_VERSION = "2"
 
-PYTHON_PACKAGES = ("python3", "python3-venv", "python-is-python3", "ca-certificates", "passwd")
-DB_PACKAGES = ("mariadb-server", "mariadb-client")
 SLIM_GLOBS = (
     "var/cache/apt/archives/*.deb",
     "var/lib/apt/lists/*",
     "usr/share/doc/*",
     "usr/share/man/*",
 )
-
 _PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 _CA = str(HOST_CA_BUNDLE)
-# pip upgraded inside a venv uses its own certifi, which lacks the host's
-# intercepting CA: point every TLS client at the copied bundle.
-PYTHON_CHANGES = (
-    f"ENV PATH={_PATH}",
-    "ENV LANG=C.UTF-8",
-    f"ENV SSL_CERT_FILE={_CA}",
-    f"ENV PIP_CERT={_CA}",
-    f"ENV REQUESTS_CA_BUNDLE={_CA}",
-    "LABEL e2e.standin=python",
-    'CMD ["python3"]',
-)
-DB_BASE_CHANGES = (
-    f"ENV PATH={_PATH}",
-    "ENV LANG=C.UTF-8",
-    "LABEL e2e.standin=mariadb-base",
-    'CMD ["bash"]',
-)
 
 
 class StandinError(RuntimeError):
     """A stand-in image could not be built."""
+
+
+def prepare_python_rootfs(rootfs: Path) -> None:
+    """Trust the host's CA bundle so pip inside builds gets through TLS interception."""
+    target = rootfs / "etc/ssl/certs/ca-certificates.crt"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(HOST_CA_BUNDLE, target)
+
+
+def prepare_db_rootfs(rootfs: Path) -> None:
+    """Empty the data dir the package's postinst initialised."""
+    # The entrypoint must see an empty volume, or it would never run first init.
+    for path in (rootfs / "var/lib/mysql").iterdir():
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
+
+
+@dataclasses.dataclass(frozen=True)
+class Rootfs:
+    """A base image: debootstrap of one Debian suite, prepared, then `docker import`."""
+
+    name: str
+    suite: str
+    packages: tuple[str, ...]
+    changes: tuple[str, ...]
+    prepare: Callable[[Path], None]
+
+    def image(self) -> str:
+        """Name the image after everything that goes into it."""
+        # The CA bundle is baked into the python image: a new one means a new image.
+        bakes_ca = self.name == "python" and HOST_CA_BUNDLE.exists()
+        ca = HOST_CA_BUNDLE.read_bytes() if bakes_ca else b""
+        tag = digest(RECIPE_VERSION, self.suite, *self.packages, *self.changes, ca)
+        return f"e2e-standin-{self.name}:{self.suite}-{tag}"
+
+
+PYTHON = Rootfs(
+    name="python",
+    suite="trixie",
+    packages=("python3", "python3-venv", "python-is-python3", "ca-certificates", "passwd"),
+    # pip upgraded inside a venv uses its own certifi, which lacks the host's
+    # intercepting CA: point every TLS client at the copied bundle.
+    changes=(
+        f"ENV PATH={_PATH}",
+        "ENV LANG=C.UTF-8",
+        f"ENV SSL_CERT_FILE={_CA}",
+        f"ENV PIP_CERT={_CA}",
+        f"ENV REQUESTS_CA_BUNDLE={_CA}",
+        "LABEL e2e.standin=python",
+        'CMD ["python3"]',
+    ),
+    prepare=prepare_python_rootfs,
+)
+# No LANG: like the official database images, which set no locale.
+MYSQL_BASE = Rootfs(
+    name="mysql-base",
+    suite="sid",
+    packages=("mysql-server", "mysql-client"),
+    changes=(f"ENV PATH={_PATH}", "LABEL e2e.standin=mysql-base", 'CMD ["bash"]'),
+    prepare=prepare_db_rootfs,
+)
+MARIADB_BASE = Rootfs(
+    name="mariadb-base",
+    suite="trixie",
+    packages=("mariadb-server", "mariadb-client"),
+    changes=(f"ENV PATH={_PATH}", "LABEL e2e.standin=mariadb-base", 'CMD ["bash"]'),
+    prepare=prepare_db_rootfs,
+)
+# The database stand-ins: the entrypoint of db/ on each server's rootfs.
+DATABASES = {"MYSQL_IMAGE": MYSQL_BASE, "MARIADB_IMAGE": MARIADB_BASE}
 
 
 def digest(*parts: bytes | str) -> str:
@@ -76,25 +130,13 @@ def digest(*parts: bytes | str) -> str:
     return h.hexdigest()[:16]
 
 
-def python_image() -> str:
-    """Name the python stand-in after its packages, settings and CA bundle."""
-    # The CA bundle is baked in; a new intercepting CA must mean a new image.
-    ca = HOST_CA_BUNDLE.read_bytes() if HOST_CA_BUNDLE.exists() else b""
-    tag = digest(RECIPE_VERSION, SUITE, *PYTHON_PACKAGES, *PYTHON_CHANGES, ca)
-    return f"e2e-standin-python:{SUITE}-{tag}"
-
-
-def db_base_image() -> str:
-    """Name the MariaDB rootfs base after its packages and settings."""
-    tag = digest(RECIPE_VERSION, SUITE, *DB_PACKAGES, *DB_BASE_CHANGES)
-    return f"e2e-standin-mariadb-base:{SUITE}-{tag}"
-
-
-def db_image(base: str) -> str:
-    """Name the db stand-in after its base and every file of its build context."""
+def db_image(base: Rootfs) -> str:
+    """Name a db stand-in after its base and every file of its build context."""
     files = sorted(p for p in DB_CONTEXT.rglob("*") if p.is_file())
-    parts = [base] + [x for p in files for x in (str(p.relative_to(DB_CONTEXT)), p.read_bytes())]
-    return f"e2e-standin-mysql:{SUITE}-{digest(*parts)}"
+    contents = [x for p in files for x in (str(p.relative_to(DB_CONTEXT)), p.read_bytes())]
+    parts = [base.image(), *contents]
+    flavour = base.name.removesuffix("-base")
+    return f"e2e-standin-{flavour}:{base.suite}-{digest(*parts)}"
 
 
 def run(cmd: list[str], **kwargs) -> subprocess.CompletedProcess:
@@ -161,12 +203,6 @@ def scratch_dir(prefix: str) -> Iterator[Path]:
         shutil.rmtree(path, ignore_errors=True)
 
 
-def debootstrap(rootfs: Path, packages: tuple[str, ...]) -> None:
-    """Install a minimal trixie with the packages into rootfs."""
-    include = f"--include={','.join(packages)}"
-    run(["debootstrap", "--variant=minbase", include, SUITE, str(rootfs), debian_mirror()])
-
-
 def slim_rootfs(rootfs: Path) -> None:
     """Drop package caches, lists and docs, as the official slim images do."""
     for pattern in SLIM_GLOBS:
@@ -175,24 +211,6 @@ def slim_rootfs(rootfs: Path) -> None:
                 shutil.rmtree(path)
             else:
                 path.unlink()
-
-
-def prepare_python_rootfs(rootfs: Path) -> None:
-    """Trust the host's CA bundle so pip inside builds gets through TLS interception."""
-    target = rootfs / "etc/ssl/certs/ca-certificates.crt"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(HOST_CA_BUNDLE, target)
-
-
-def prepare_db_rootfs(rootfs: Path) -> None:
-    """Empty the data dir the package's postinst initialised."""
-    # The entrypoint must see an empty volume, or it would never run first init.
-    datadir = rootfs / "var/lib/mysql"
-    for path in datadir.iterdir():
-        if path.is_dir() and not path.is_symlink():
-            shutil.rmtree(path)
-        else:
-            path.unlink()
 
 
 def docker_import(rootfs: Path, name: str, changes: tuple[str, ...]) -> None:
@@ -208,19 +226,38 @@ def docker_import(rootfs: Path, name: str, changes: tuple[str, ...]) -> None:
             raise StandinError(f"tar of {rootfs} failed")
 
 
-def build_rootfs_image(name: str, packages: tuple[str, ...], changes: tuple[str, ...], prepare):
+def debootstrap(spec: Rootfs, rootfs: Path) -> None:
+    """Install a minimal Debian suite with the spec's packages into rootfs."""
+    include = f"--include={','.join(spec.packages)}"
+    # First stage downloads and unpacks; the second configures, running the
+    # packages' maintainer scripts. Those start servers (mysql-server's binds
+    # port 3306, and backs off to 3307 for good if a host server holds it)
+    # and look for other servers' processes (mariadb-server's preinst): so
+    # the second stage gets network, process and mount namespaces of its own.
+    run(["debootstrap", "--foreign", "--variant=minbase", include, spec.suite, str(rootfs),
+         debian_mirror()])  # fmt: skip
+    second_stage = (
+        f"ip link set lo up && exec chroot {rootfs} debootstrap/debootstrap --second-stage"
+    )
+    run(["unshare", "--net", "--pid", "--fork", "--mount", "sh", "-c", second_stage])
+
+
+def build_rootfs_image(spec: Rootfs) -> None:
     """Debootstrap, prepare and import one base image."""
-    with scratch_dir("standin-rootfs-") as rootfs:
-        debootstrap(rootfs, packages)
+    with scratch_dir(f"standin-{spec.name}-") as rootfs:
+        # It becomes `/`: mkdtemp's 0700 would lock out every user but root
+        # (mysql-server's postinst runs mysqld as mysql).
+        rootfs.chmod(0o755)
+        debootstrap(spec, rootfs)
         slim_rootfs(rootfs)
-        prepare(rootfs)
-        docker_import(rootfs, name, changes)
-    return name
+        spec.prepare(rootfs)
+        docker_import(rootfs, spec.image(), spec.changes)
 
 
-def build_db_image(base: str, name: str) -> None:
-    """Add the entrypoint and config on top of the MariaDB base."""
-    args = ["--build-arg", f"BASE={base}", "--label", "e2e.standin=mysql", "-t", name]
+def build_db_image(base: Rootfs) -> None:
+    """Add the entrypoint and config of db/ on top of a server's rootfs."""
+    tag = db_image(base)
+    args = ["--build-arg", f"BASE={base.image()}", "--label", "e2e.standin=db", "-t", tag]
     run(["docker", "build", "-q", *args, str(DB_CONTEXT)])
 
 
@@ -235,24 +272,27 @@ def build_lock() -> Iterator[None]:
 def ensure_images() -> dict[str, str]:
     """Build the missing stand-in images and return their names."""
     require_docker()
-    py, base = python_image(), db_base_image()
-    db = db_image(base)
+    images = {"PYTHON_IMAGE": PYTHON.image()} | {
+        key: db_image(base) for key, base in DATABASES.items()
+    }
     with build_lock():
-        jobs = []
-        if not image_exists(py):
-            jobs.append((py, PYTHON_PACKAGES, PYTHON_CHANGES, prepare_python_rootfs))
-        # The db layer is cheap; its rootfs base is only needed to rebuild it.
-        if not image_exists(db) and not image_exists(base):
-            jobs.append((base, DB_PACKAGES, DB_BASE_CHANGES, prepare_db_rootfs))
-        if jobs:
+        # A db layer is cheap; its rootfs base is needed only to rebuild it.
+        needed = [PYTHON] if not image_exists(PYTHON.image()) else []
+        needed += [
+            base
+            for key, base in DATABASES.items()
+            if not image_exists(images[key]) and not image_exists(base.image())
+        ]
+        if needed:
             require_tool("debootstrap", "apt-get install debootstrap (or run .ci/docker-up.sh)")
-            # Two debootstraps side by side halve the cold build time.
-            with concurrent.futures.ThreadPoolExecutor(max_workers=len(jobs)) as pool:
-                for future in [pool.submit(build_rootfs_image, *job) for job in jobs]:
+            # Debootstraps side by side: mostly downloads and dpkg, not CPU.
+            with concurrent.futures.ThreadPoolExecutor(max_workers=len(needed)) as pool:
+                for future in [pool.submit(build_rootfs_image, spec) for spec in needed]:
                     future.result()
-        if not image_exists(db):
-            build_db_image(base, db)
-    return {"PYTHON_IMAGE": py, "MYSQL_IMAGE": db}
+        for key, base in DATABASES.items():
+            if not image_exists(images[key]):
+                build_db_image(base)
+    return images
 
 
 def main() -> int:
