@@ -237,7 +237,7 @@ def debootstrap(spec: Rootfs, rootfs: Path) -> None:
     run(["debootstrap", "--foreign", "--variant=minbase", include, spec.suite, str(rootfs),
          debian_mirror()])  # fmt: skip
     second_stage = (
-        f"ip link set lo up && exec chroot {rootfs} debootstrap/debootstrap --second-stage"
+        f"ip link set lo up && exec chroot {rootfs} /debootstrap/debootstrap --second-stage"
     )
     run(["unshare", "--net", "--pid", "--fork", "--mount", "sh", "-c", second_stage])
 
