@@ -20,7 +20,7 @@ BENCH = REPO / "bench"
 # Reuse the end-to-end tier's Stack (make, compose, down -v, free ports).
 sys.path.insert(0, str(REPO / "tests" / "e2e"))
 
-from stack import COMPOSE_COMMANDS, Stack, free_port, wait_until  # noqa: E402
+from stack import COMPOSE, Stack, free_port, wait_until  # noqa: E402
 
 # Its own project name, so its images (bench-app-web...) never replace the
 # flask-app-web images a test run on the same engine is using.
@@ -47,12 +47,6 @@ def timed(function, *args, **kwargs) -> float:
     started = time.monotonic()
     function(*args, **kwargs)
     return time.monotonic() - started
-
-
-def compose_version() -> str:
-    """Return v2 when `docker compose` works, else v1 (as the baked Makefile does)."""
-    probe = subprocess.run(["docker", "compose", "version"], capture_output=True)
-    return "v2" if probe.returncode == 0 else "v1"
 
 
 def images() -> dict[str, str]:
@@ -96,7 +90,7 @@ class BenchStack(Stack):
     @property
     def compose_command(self) -> str:
         flags = " ".join(f"-f {shlex.quote(name)}" for name in self.files)
-        return f"{COMPOSE_COMMANDS[self.compose_version]} {flags}".strip()
+        return f"{COMPOSE} {flags}".strip()
 
     def env(self) -> dict[str, str]:
         # What the baked Makefile exports, for the compose calls made without make.
@@ -106,7 +100,7 @@ class BenchStack(Stack):
 def new_stack(project: Path, images_: dict[str, str], files=()) -> BenchStack:
     """Return a stack with a unique bench* name and free ports."""
     name = f"{STACK_PREFIX}{uuid.uuid4().hex[:10]}"
-    return BenchStack(project, name, compose_version(), images_, [], files=tuple(files))
+    return BenchStack(project, name, images_, [], files=tuple(files))
 
 
 def get(port: int, path: str, timeout: float = 2.0) -> tuple[int | None, bytes]:

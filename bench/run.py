@@ -20,7 +20,7 @@ import images as image_measures
 import load as load_measures
 import report
 import suite as suite_measures
-from common import REPO, bake, compose_version, images, log
+from common import REPO, bake, images, log
 
 STAGES = ("coldstart", "dev", "builds", "sizes", "load", "suite")
 RESULTS = REPO / "bench" / "out" / "results.json"
@@ -44,19 +44,16 @@ def machine(images_: dict[str, str], quick: bool) -> dict:
     engine = subprocess.run(
         ["docker", "version", "--format", "{{.Server.Version}}"], capture_output=True, text=True
     ).stdout.strip()
-    version = compose_version()
     compose = subprocess.run(
-        ["docker", "compose", "version", "--short"] if version == "v2"
-        else ["docker-compose", "version", "--short"],
-        capture_output=True, text=True,
-    ).stdout.strip()  # fmt: skip
+        ["docker", "compose", "version", "--short"], capture_output=True, text=True
+    ).stdout.strip()
     memory_kib = int(Path("/proc/meminfo").read_text().split()[1])
     return {
         "date": time.strftime("%Y-%m-%d %H:%M %Z"),
         "cores": os.cpu_count(),
         "memory_gib": memory_kib / 2**20,
         "engine": engine,
-        "compose": f"{version} {compose}",
+        "compose": compose,
         "python_image": images_["PYTHON_IMAGE"],
         "mysql_image": images_["MYSQL_IMAGE"],
         "quick": quick,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import re
 import subprocess
@@ -11,8 +10,6 @@ import uuid
 from pathlib import Path
 
 import pytest
-
-STANDINS_BUILD = Path(__file__).resolve().parent / "standins" / "build.py"
 
 
 def docker_unavailable_reason() -> str | None:
@@ -34,14 +31,6 @@ def skip_or_fail(reason: str) -> None:
     pytest.skip(reason)
 
 
-def load_standins_build():
-    """Import tests/e2e/standins/build.py by path (it is not a package)."""
-    spec = importlib.util.spec_from_file_location("e2e_standins_build", STANDINS_BUILD)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope="session")
 def docker_engine() -> None:
     """Skip (or fail, with REQUIRE_E2E=1) when no Docker engine answers."""
@@ -52,8 +41,9 @@ def docker_engine() -> None:
 
 @pytest.fixture(scope="session")
 def standin_images(docker_engine) -> dict[str, str]:
-    """Build or reuse the local stand-in images; map PYTHON_IMAGE/MYSQL_IMAGE to names."""
-    build = load_standins_build()
+    """Build or reuse the local stand-in images; map PYTHON_IMAGE, MYSQL_IMAGE... to names."""
+    from standins import build
+
     try:
         return build.ensure_images()
     except build.StandinError as exc:
@@ -113,24 +103,34 @@ def clean_engine(docker_engine) -> None:
             remove_compose_project(name)
 
 
+def images_for(standins: dict[str, str], database: str) -> dict[str, str]:
+    """The stand-ins a bake runs on: MYSQL_IMAGE is the server of its option."""
+    if not standins:
+        return {}
+    images = {key: value for key, value in standins.items() if key != "MARIADB_IMAGE"}
+    if database.startswith("mariadb"):
+        images["MYSQL_IMAGE"] = standins["MARIADB_IMAGE"]
+    return images
+
+
 def stack_factory(request, base: Path):
     """Yield a function that bakes a project into base and returns its Stack."""
     from cookiecutter.main import cookiecutter
 
     from stack import Stack
 
-    images = {}
+    standins = {}
     if os.environ.get("E2E_STANDINS") == "1":
-        images = request.getfixturevalue("standin_images")
-    default_compose = os.environ.get("E2E_COMPOSE", "v2")
+        standins = request.getfixturevalue("standin_images")
     stacks = []
 
-    def make(compose_version=default_compose, extra_files=(), production=False, **answers):
+    def make(extra_files=(), production=False, **answers):
         output = base / f"bake{len(stacks)}"
         path = Path(cookiecutter(str(TEMPLATE), no_input=True, extra_context=answers,
                                  output_dir=str(output)))  # fmt: skip
         name = f"{STACK_PREFIX}{uuid.uuid4().hex[:10]}"
-        stack = Stack(path, name, compose_version, images, list(extra_files), production)
+        images = images_for(standins, answers.get("database", "mysql-8.4"))
+        stack = Stack(path, name, images, list(extra_files), production)
         stacks.append(stack)
         return stack
 

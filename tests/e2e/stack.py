@@ -13,7 +13,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-COMPOSE_COMMANDS = {"v1": "docker-compose", "v2": "docker compose"}
+COMPOSE = "docker compose"
 
 
 def free_port() -> int:
@@ -34,7 +34,6 @@ class Stack:
 
     path: Path
     name: str
-    compose_version: str
     images: dict[str, str] = field(default_factory=dict)
     extra_files: list[str] = field(default_factory=list)
     production: bool = False
@@ -49,9 +48,9 @@ class Stack:
         if not self.production:
             files.append("docker-compose.override.yml")
         if not self.extra_files and not self.production:
-            return COMPOSE_COMMANDS[self.compose_version]
+            return COMPOSE
         flags = " ".join(f"-f {shlex.quote(name)}" for name in [*files, *self.extra_files])
-        return f"{COMPOSE_COMMANDS[self.compose_version]} {flags}"
+        return f"{COMPOSE} {flags}"
 
     def env(self) -> dict[str, str]:
         return {

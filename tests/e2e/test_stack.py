@@ -7,8 +7,6 @@ printed at the end of the run (information, never an assertion).
 import os
 import time
 
-import pytest
-
 from stack import wait_until
 
 EMOJI_NAME = "Tea 🍵 茶 𝄞"
@@ -20,11 +18,8 @@ def create_item(stack, name="Tea"):
     return response.body
 
 
-@pytest.mark.parametrize("compose_version", ["v1", "v2"])
-def test_make_up_serves_health_and_the_api_and_make_test_spares_the_dev_data(
-    make_stack, compose_version
-):
-    stack = make_stack(compose_version=compose_version)
+def test_make_up_serves_health_and_the_api_and_make_test_spares_the_dev_data(make_stack):
+    stack = make_stack()
     stack.make("up")
     # `make up` returned: both services are already healthy.
     assert stack.inspect("db")["State"]["Health"]["Status"] == "healthy"
@@ -158,17 +153,37 @@ def test_the_bind_mounted_data_dir_is_created_by_the_engine(make_stack):
     assert stack.http("GET", "/health").status == 200
 
 
-def test_a_hand_made_data_dir_is_refused_before_mysqld_starts(make_stack):
+def test_a_data_dir_mysql_would_refuse_is_refused_before_it_starts(make_stack):
     stack = make_stack(db_storage="bind")
     data = stack.path / "db" / "data"
     data.mkdir(parents=True)
-    (data / ".gitkeep").touch()
+    (data / "README").write_text("notes\n")
     result = stack.make("up", check=False)
     assert result.returncode != 0
-    assert "db/data is not empty but holds no database" in result.stderr
-    assert "rm -rf db/data" in result.stderr
+    assert "db/data holds files but no database (README )" in result.stderr
+    assert "dot-files and lost+found" in result.stderr
     # Refused before Compose ran: no container was even created.
-    assert stack.compose("ps", "-q").stdout.strip() == ""
+    assert stack.compose("ps", "-a", "-q").stdout.strip() == ""
+
+    # What MySQL does accept, the check lets through.
+    (data / "README").unlink()
+    (data / ".gitkeep").touch()
+    stack.make("up")
+    assert (data / "mysql").is_dir()
+
+
+def test_a_crash_looping_database_fails_make_up_at_once_with_its_logs(make_stack, tmp_path):
+    bad_option = tmp_path / "bad-option.yml"
+    bad_option.write_text("services:\n  db:\n    command: [--no-such-option=1]\n")
+    stack = make_stack(extra_files=[str(bad_option)])
+    started = time.monotonic()
+    result = stack.make("up", check=False, UP_TIMEOUT=120)
+    seconds = time.monotonic() - started
+    assert result.returncode != 0
+    # The database's own words, shown by `make up` itself.
+    assert "unknown variable 'no-such-option=1'" in result.stderr, result.stderr[-2000:]
+    assert "db is restarting" in result.stderr or "db is exited" in result.stderr
+    assert seconds < 60, f"make up waited {seconds:.0f} s of its 120 s timeout"
 
 
 def test_the_mariadb_option_bakes_and_serves(make_stack):

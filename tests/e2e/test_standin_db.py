@@ -1,7 +1,8 @@
-"""The db stand-in honours the official mysql image's entrypoint contract.
+"""The db stand-ins honour the official mysql / mariadb images' entrypoint contract.
 
-Plain `docker run`, no Compose: these tests pin down the stand-in itself, so
-the template's own e2e tests can trust what they observe through it.
+Plain `docker run`, no Compose: these tests pin down the stand-ins themselves
+(real MySQL 9.7 and MariaDB 11.8 servers), so the template's own e2e tests
+can trust what they observe through them.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import os
 import subprocess
 import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -73,10 +75,29 @@ def res(request) -> Resources:
     return resources
 
 
+@dataclass(frozen=True)
+class Server:
+    """A db stand-in image and the client name its official image offers."""
+
+    image: str
+    client: str
+
+
+@pytest.fixture(params=["MYSQL_IMAGE", "MARIADB_IMAGE"], ids=["mysql", "mariadb"])
+def server(request, standin_images) -> Server:
+    """Each db stand-in in turn."""
+    client = "mysql" if request.param == "MYSQL_IMAGE" else "mariadb"
+    return Server(standin_images[request.param], client)
+
+
 @pytest.fixture
-def image(standin_images) -> str:
-    """Return the stand-in db image name."""
-    return standin_images["MYSQL_IMAGE"]
+def mysql_server(standin_images) -> Server:
+    return Server(standin_images["MYSQL_IMAGE"], "mysql")
+
+
+@pytest.fixture
+def mariadb_server(standin_images) -> Server:
+    return Server(standin_images["MARIADB_IMAGE"], "mariadb")
 
 
 def env_args(env: dict[str, str]) -> list[str]:
@@ -84,24 +105,31 @@ def env_args(env: dict[str, str]) -> list[str]:
     return [arg for key, value in env.items() for arg in ("-e", f"{key}={value}")]
 
 
-def start_db(image: str, name: str, mount: str, env: dict, *args: str, extra=()) -> None:
+# The client each container has: the name its official image offers.
+CLIENTS: dict[str, str] = {}
+
+
+def start_db(server: Server, name: str, mount: str, env: dict, *args: str, extra=()) -> None:
     """Start the db image detached with a data mount, env and server args."""
+    CLIENTS[name] = server.client
     mounts = ["-v", f"{mount}:{DATADIR}", *extra]
-    proc = docker("run", "-d", "--name", name, *mounts, *env_args(env), image, *args)
+    proc = docker("run", "-d", "--name", name, *mounts, *env_args(env), server.image, *args)
     assert proc.returncode == 0, proc.stderr
 
 
-def run_db(image: str, name: str, mount: str, env: dict) -> subprocess.CompletedProcess:
+def run_db(server: Server, name: str, mount: str, env: dict) -> subprocess.CompletedProcess:
     """Run the db image in the foreground, for starts expected to fail."""
-    return docker("run", "--name", name, "-v", f"{mount}:{DATADIR}", *env_args(env), image)
+    mount_args = ["-v", f"{mount}:{DATADIR}"]
+    return docker("run", "--name", name, *mount_args, *env_args(env), server.image, timeout=180)
 
 
 def client(name: str, user: str, password: str, query: str, db: str = ""):
-    """Run one query over TCP with the mysql client inside the container."""
+    """Run one query over TCP with the image's client inside the container."""
     # -h 127.0.0.1 forces TCP; without -h (or with localhost) the socket is used.
     tcp = ["-h", "127.0.0.1", "-P", "3306", "--protocol=TCP"]
     login = [f"-u{user}", f"-p{password}", "-N", "-B"]
-    return docker("exec", name, "mysql", *tcp, *login, "-e", query, *([db] if db else []))
+    command = [CLIENTS[name], *tcp, *login, "-e", query, *([db] if db else [])]
+    return docker("exec", name, *command)
 
 
 def app_query(name: str, query: str, password: str = "app-secret"):
@@ -150,10 +178,9 @@ def world_readable_dir(path: Path) -> Path:
     return path
 
 
-def test_first_init_creates_the_database_and_a_user_who_can_query_over_tcp(image, res):
+def test_first_init_creates_the_database_and_a_user_who_can_query_over_tcp(server, res):
     name = res.name("db")
-    server_args = ("--character-set-server=utf8mb4", "--collation-server=utf8mb4_0900_ai_ci")
-    start_db(image, name, res.name("vol"), ENV, *server_args)
+    start_db(server, name, res.name("vol"), ENV, "--character-set-server=utf8mb4")
     wait_for_tcp(name)
 
     # From another container, to prove the server listens beyond loopback.
@@ -164,27 +191,36 @@ def test_first_init_creates_the_database_and_a_user_who_can_query_over_tcp(image
         "SELECT word FROM greeting WHERE id = 1;"
     )
     login = ["-h", container_ip(name), "-uapp", "-papp-secret", "-N", "-B"]
-    proc = docker("run", "--name", peer, image, "mysql", *login, "-e", script, "app_db")
+    command = [server.client, *login, "-e", script, "app_db"]
+    proc = docker("run", "--name", peer, server.image, *command)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "hello"
 
-    settings = "SELECT CURRENT_USER(), @@character_set_server, @@collation_server"
-    root = client(name, "root", "root-secret", settings)
+    root = client(name, "root", "root-secret", "SELECT CURRENT_USER(), @@character_set_server")
     assert root.returncode == 0, root.stderr
-    current_user, charset, collation = root.stdout.split()
-    assert current_user == "root@%"
-    assert charset == "utf8mb4"
-    # MariaDB >= 11.4.5 maps MySQL's 0900 collations onto its uca1400 ones.
-    assert collation in {"utf8mb4_0900_ai_ci", "utf8mb4_uca1400_ai_ci"}
-
+    assert root.stdout.split() == ["root@%", "utf8mb4"]
     assert client(name, "root", "wrong", "SELECT 1").returncode != 0
     other_db = app_query(name, "CREATE DATABASE other_db")
     assert other_db.returncode != 0 and "Access denied" in other_db.stderr
 
 
-def test_restart_on_the_same_volume_skips_init_and_ignores_a_changed_password(image, res):
+def test_mysql_users_authenticate_with_caching_sha2_password(mysql_server, res):
+    name = res.name("db")
+    start_db(mysql_server, name, res.name("vol"), ENV)
+    wait_for_tcp(name)
+    plugins = client(name, "root", "root-secret", "SELECT user, plugin FROM mysql.user "
+                     "WHERE user IN ('app', 'root') ORDER BY user, host")  # fmt: skip
+    assert plugins.stdout.split() == [
+        "app", "caching_sha2_password", "root", "caching_sha2_password",
+        "root", "caching_sha2_password",
+    ]  # fmt: skip
+    version = client(name, "root", "root-secret", "SELECT @@version").stdout
+    assert version.startswith("9.7."), version
+
+
+def test_restart_on_the_same_volume_skips_init_and_ignores_a_changed_password(server, res):
     volume, first = res.name("vol"), res.name("db")
-    start_db(image, first, volume, ENV)
+    start_db(server, first, volume, ENV)
     wait_for_tcp(first)
     created = app_query(first, "CREATE TABLE kept (v INT); INSERT INTO kept VALUES (42)")
     assert created.returncode == 0, created.stderr
@@ -197,7 +233,7 @@ def test_restart_on_the_same_volume_skips_init_and_ignores_a_changed_password(im
     docker("rm", first)
 
     second = res.name("db")
-    start_db(image, second, volume, {**ENV, "MYSQL_PASSWORD": "changed-secret"})
+    start_db(server, second, volume, {**ENV, "MYSQL_PASSWORD": "changed-secret"})
     wait_for_tcp(second, password="app-secret")
     denied = app_query(second, "SELECT 1", password="changed-secret")
     assert denied.returncode != 0 and "Access denied" in denied.stderr
@@ -206,7 +242,7 @@ def test_restart_on_the_same_volume_skips_init_and_ignores_a_changed_password(im
     assert "skipping initialization" in logs(second)
 
 
-def write_init_scripts(initdb: Path) -> None:
+def write_init_scripts(initdb: Path, client_name: str) -> None:
     """Write one init file of each kind; each records that it ran."""
     (initdb / "10-schema.sql").write_text(
         "CREATE TABLE runs (seq INT AUTO_INCREMENT PRIMARY KEY, source VARCHAR(20));\n"
@@ -220,7 +256,7 @@ def write_init_scripts(initdb: Path) -> None:
     executed = initdb / "40-executed.sh"
     executed.write_text(
         "#!/bin/bash\nset -e\n"
-        'mysql -uroot -p"$MYSQL_ROOT_PASSWORD" "$MYSQL_DATABASE" '
+        f'{client_name} -uroot -p"$MYSQL_ROOT_PASSWORD" "$MYSQL_DATABASE" '
         "-e \"INSERT INTO runs (source) VALUES ('executed-sh')\"\n"
     )
     (initdb / "50-notes.txt").write_text("ignored\n")
@@ -228,12 +264,12 @@ def write_init_scripts(initdb: Path) -> None:
         path.chmod(0o755 if path == executed else 0o644)
 
 
-def test_initdb_scripts_run_once_in_name_order(image, res, tmp_path):
+def test_initdb_scripts_run_once_in_name_order(server, res, tmp_path):
     initdb = world_readable_dir(tmp_path / "initdb")
-    write_init_scripts(initdb)
+    write_init_scripts(initdb, server.client)
     name = res.name("db")
     initdb_mount = ("-v", f"{initdb}:/docker-entrypoint-initdb.d:ro")
-    start_db(image, name, res.name("vol"), ENV, extra=initdb_mount)
+    start_db(server, name, res.name("vol"), ENV, extra=initdb_mount)
     wait_for_tcp(name)
     query = "SELECT GROUP_CONCAT(source ORDER BY seq) FROM runs"
     expected = "sql,sql.gz,sourced-sh,executed-sh"
@@ -244,9 +280,9 @@ def test_initdb_scripts_run_once_in_name_order(image, res, tmp_path):
     assert app_query(name, query).stdout.strip() == expected
 
 
-def test_socket_ping_passes_while_a_tcp_query_fails_during_first_init(image, res):
+def test_socket_ping_passes_while_a_tcp_query_fails_during_first_init(mysql_server, res):
     name = res.name("db")
-    start_db(image, name, res.name("vol"), {**ENV, "STANDIN_INIT_PAUSE": "15"})
+    start_db(mysql_server, name, res.name("vol"), {**ENV, "STANDIN_INIT_PAUSE": "15"})
     wait_for_log(name, "STANDIN_INIT_PAUSE")
 
     # The classic too-early healthcheck: socket only. mysqladmin ping exits 0
@@ -267,34 +303,62 @@ def test_socket_ping_passes_while_a_tcp_query_fails_during_first_init(image, res
     assert "Temporary server stopped" in logs(name)
 
 
-def test_a_non_empty_data_dir_without_a_mysql_subdir_is_refused(image, res, tmp_path):
+def test_mysql_initialises_over_dot_files_and_lost_found(mysql_server, res, tmp_path):
     datadir = world_readable_dir(tmp_path / "data")
     (datadir / ".gitkeep").write_text("")
-    proc = run_db(image, res.name("db"), str(datadir), ENV)
-    assert proc.returncode == 1
-    assert MY_010457 in proc.stderr
-    assert MY_013236 in proc.stderr
-    assert [p.name for p in datadir.iterdir()] == [".gitkeep"]
-
-
-def test_a_bind_mounted_dir_that_docker_creates_is_initialised(image, res, tmp_path):
-    datadir = world_readable_dir(tmp_path / "host") / "mysql-data"
-    assert not datadir.exists()
+    world_readable_dir(datadir / "lost+found")
     name = res.name("db")
-    start_db(image, name, str(datadir), ENV)
+    start_db(mysql_server, name, str(datadir), ENV)
     wait_for_tcp(name)
     assert (datadir / "mysql").is_dir()
 
 
-def test_first_init_without_a_root_password_option_is_refused(image, res):
+def test_mysql_itself_refuses_a_data_dir_holding_other_files(mysql_server, res, tmp_path):
+    datadir = world_readable_dir(tmp_path / "data")
+    (datadir / "README").write_text("my notes\n")
+    proc = run_db(mysql_server, res.name("db"), str(datadir), ENV)
+    assert proc.returncode == 1
+    assert MY_010457 in proc.stderr
+    assert MY_013236 in proc.stderr
+    assert [p.name for p in datadir.iterdir()] == ["README"]
+
+
+def test_mariadb_initialises_over_anything(mariadb_server, res, tmp_path):
+    datadir = world_readable_dir(tmp_path / "data")
+    (datadir / "README").write_text("my notes\n")
+    world_readable_dir(datadir / "lost+found")
+    name = res.name("db")
+    start_db(mariadb_server, name, str(datadir), ENV)
+    wait_for_tcp(name)
+    # ...and turns a folder in it into a schema of its own.
+    schemas = client(name, "root", "root-secret", "SHOW DATABASES").stdout.split()
+    assert "#mysql50#lost+found" in schemas
+
+
+def test_a_bind_mounted_dir_that_docker_creates_is_initialised(server, res, tmp_path):
+    datadir = world_readable_dir(tmp_path / "host") / "mysql-data"
+    assert not datadir.exists()
+    name = res.name("db")
+    start_db(server, name, str(datadir), ENV)
+    wait_for_tcp(name)
+    assert (datadir / "mysql").is_dir()
+
+
+def test_first_init_without_a_root_password_option_is_refused(server, res):
     env = {k: v for k, v in ENV.items() if k != "MYSQL_ROOT_PASSWORD"}
-    proc = run_db(image, res.name("db"), res.name("vol"), env)
+    proc = run_db(server, res.name("db"), res.name("vol"), env)
     assert proc.returncode == 1
     assert "Database is uninitialized and password option is not specified" in proc.stderr
 
 
-def test_the_image_offers_mysql_and_mariadb_client_names(image, res):
-    names = "mysql mysqladmin mysqldump mariadb mariadb-admin mariadb-dump mysqld mariadbd"
-    proc = docker("run", "--name", res.name("probe"), image, "bash", "-c", f"command -v {names}")
+@pytest.mark.parametrize(
+    ("key", "names"),
+    [("MYSQL_IMAGE", "mysql mysqladmin mysqldump mysqld"),
+     ("MARIADB_IMAGE", "mariadb mariadb-admin mariadb-dump mariadbd")],
+    ids=["mysql", "mariadb"],
+)  # fmt: skip
+def test_the_image_offers_the_client_names_of_its_official_image(standin_images, res, key, names):
+    script = " && ".join(f"command -v {name}" for name in names.split())
+    proc = docker("run", "--name", res.name("probe"), standin_images[key], "bash", "-c", script)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert len(proc.stdout.split()) == len(names.split())
