@@ -2,7 +2,12 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from {{ cookiecutter.package }} import create_app
-from {{ cookiecutter.package }}.config import ConfigError, database_url, for_environment
+from {{ cookiecutter.package }}.config import (
+    ConfigError,
+    database_tls,
+    database_url,
+    for_environment,
+)
 
 MYSQL_ENV = {
     "MYSQL_DATABASE": "shop",
@@ -27,6 +32,24 @@ def test_database_url_is_built_from_the_db_service_variables():
 def test_database_url_falls_back_to_local_sqlite():
     assert database_url({}).startswith("sqlite:///")
     assert database_url({}).endswith("instance/local.sqlite3")
+
+
+def test_without_a_ca_tls_is_left_to_pymysql():
+    assert database_tls({}) == {}
+
+
+def test_a_ca_makes_tls_required_and_verified(tmp_path):
+    ca = tmp_path / "ca.pem"
+    ca.write_text("-----BEGIN CERTIFICATE-----\n")
+    options = database_tls({"DB_SSL_CA": str(ca)})
+    assert options == {"ssl_ca": str(ca), "ssl_verify_cert": True, "ssl_verify_identity": False}
+    strict = database_tls({"DB_SSL_CA": str(ca), "DB_SSL_VERIFY_IDENTITY": "1"})
+    assert strict["ssl_verify_identity"] is True
+
+
+def test_a_missing_ca_file_is_refused(tmp_path):
+    with pytest.raises(ConfigError, match="DB_SSL_CA=.* is not a file"):
+        database_tls({"DB_SSL_CA": str(tmp_path / "nowhere.pem")})
 
 
 def test_unknown_environment_is_refused():

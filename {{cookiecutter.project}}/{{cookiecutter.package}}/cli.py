@@ -21,6 +21,11 @@ FATAL_ERRORS = {
         "was initialised with (they are read at first init only; see README, 'Access denied')"
     ),
     1049: "unknown database: MYSQL_DATABASE in .env names a database the server does not have",
+    # PyMySQL's CR_SSL_CONNECTION_ERROR: never falls back to plain text.
+    2026: (
+        "TLS is required (DB_SSL_CA is set) but the server does not offer it: "
+        "turn TLS on in the database server, or unset DB_SSL_CA"
+    ),
 }
 
 

@@ -33,6 +33,20 @@ def database_url(env=os.environ) -> str:
     return f"sqlite:///{PROJECT_ROOT / 'instance' / 'local.sqlite3'}"
 
 
+def database_tls(env=os.environ) -> dict:
+    """PyMySQL's TLS options. DB_SSL_CA makes TLS required, with the server's
+    certificate checked against that CA (and against DB_HOST with
+    DB_SSL_VERIFY_IDENTITY=1); without it, TLS is used when the server offers
+    it, unverified, as PyMySQL does by default."""
+    ca = env.get("DB_SSL_CA")
+    if not ca:
+        return {}
+    if not Path(ca).is_file():
+        raise ConfigError(f"DB_SSL_CA={ca} is not a file: mount the database's CA certificate")
+    verify_identity = env.get("DB_SSL_VERIFY_IDENTITY", "0") == "1"
+    return {"ssl_ca": ca, "ssl_verify_cert": True, "ssl_verify_identity": verify_identity}
+
+
 class Config:
     SECRET_KEY = os.environ.get("SECRET_KEY", "")
     SQLALCHEMY_DATABASE_URI = database_url()
@@ -42,6 +56,7 @@ class Config:
         "pool_pre_ping": True,
         # Recycle well before MySQL's wait_timeout (8 h) and proxies' idle limits.
         "pool_recycle": int(os.environ.get("DB_POOL_RECYCLE", "280")),
+        "connect_args": database_tls(),
     }
     # Bound the request body: oversized JSON is refused with 413, not parsed.
     MAX_CONTENT_LENGTH = 64 * 1024
