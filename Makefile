@@ -4,11 +4,11 @@ VENV := .venv
 # The tests call ruff, shellcheck and cookiecutter by name.
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help venv test lint demo clean bench
+.PHONY: help venv test lint demo clean bench reliability
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | \
-		awk 'BEGIN {FS = ":.*## "}; {printf "  make %-6s %s\n", $$1, $$2}'
+		awk 'BEGIN {FS = ":.*## "}; {printf "  make %-12s %s\n", $$1, $$2}'
 
 $(VENV)/.installed: pyproject.toml
 	test -d $(VENV) || python3 -m venv $(VENV)
@@ -20,6 +20,9 @@ venv: $(VENV)/.installed ## Create the test environment in .venv
 
 test: lint ## Lint, then run every test tier (MySQL and Docker tiers skip without them)
 	pytest $(args)
+
+reliability: venv ## Run the end-to-end tier; write docs/reliability.md from its figures
+	pytest tests/e2e --reliability-doc=docs/reliability.md $(args)
 
 lint: venv ## Lint the hooks, the tests and the CI scripts
 	ruff check hooks tests bench

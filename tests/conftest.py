@@ -5,6 +5,15 @@ from pathlib import Path
 import pytest
 
 
+def pytest_addoption(parser):
+    # Read by tests/e2e/conftest.py; declared here, where pytest looks at start-up.
+    parser.addoption(
+        "--reliability-doc",
+        metavar="PATH",
+        help="after a full green end-to-end run, write the reliability figures to PATH",
+    )
+
+
 @pytest.fixture
 def bake(cookies):
     """Bake the template with some answers; fail the test if baking fails."""

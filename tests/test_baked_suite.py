@@ -16,13 +16,17 @@ from sqlalchemy import create_engine, make_url, text
 
 from bakery import TEMPLATE, require, run, run_baked_suite
 
+# The real servers of the template's options: MySQL 9.7 (for mysql-8.4 and
+# mysql-9.7) and MariaDB 11.8. .ci/db-servers-up.sh starts both.
+SERVERS = {"mysql": "MYSQL_TEST_SERVER_URL", "mariadb": "MARIADB_TEST_SERVER_URL"}
 
-@pytest.fixture
-def mysql_database():
-    """Create a fresh database on MYSQL_TEST_SERVER_URL; drop it afterwards."""
-    server = os.environ.get("MYSQL_TEST_SERVER_URL")
+
+@pytest.fixture(params=SERVERS)
+def mysql_database(request):
+    """Create a fresh database on each real server; drop it afterwards."""
+    server = os.environ.get(SERVERS[request.param])
     if not server:
-        require("mysql", "MYSQL_TEST_SERVER_URL is not set (see .ci/mariadb-up.sh)")
+        require("mysql", f"{SERVERS[request.param]} is not set (see .ci/db-servers-up.sh)")
     name = f"template_{uuid.uuid4().hex[:12]}"
     engine = create_engine(server)
     with engine.begin() as connection:

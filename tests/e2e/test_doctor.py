@@ -56,8 +56,8 @@ def test_each_doctor_check_fails_on_purpose_with_its_fix(make_stack, figures):
         refused = stack.make("up", check=False)
         assert refused.returncode != 0 and "is taken by another program" in refused.stderr
 
-    # A data volume with a stray file and no database.
-    in_db_image(stack, "touch /var/lib/mysql/.gitkeep")
+    # A data volume with a file mysqld refuses to initialise over, and no database.
+    in_db_image(stack, "touch /var/lib/mysql/README")
     broken["data dir"] = doctor(stack)
     stack.compose("down", "--volumes")
     # A database made by the other server family than the image's.
@@ -78,7 +78,7 @@ def test_each_doctor_check_fails_on_purpose_with_its_fix(make_stack, figures):
 
     expected = {
         "engine": "no Docker engine answers",
-        "compose": "does not run: install Docker Compose",
+        "compose": "does not run: install the Docker Compose v2 plugin",
         ".env": "still 'change-me'",
         "port": "is taken by another program",
         "data dir": "holds files but no database",
