@@ -8,7 +8,6 @@ import subprocess
 
 from common import REPO, log
 
-MYSQL_DEFAULT_URL = "mysql+pymysql://template:template@127.0.0.1:3306/"
 TIERS = (
     ("bake + hooks", ("tests/test_bake.py", "tests/test_hooks.py")),
     ("baked suite", ("tests/test_baked_suite.py",)),
@@ -16,19 +15,15 @@ TIERS = (
 )
 
 
-def mysql_url() -> str | None:
-    """Return MYSQL_TEST_SERVER_URL, or the account .ci/mariadb-up.sh makes if it answers."""
-    if os.environ.get("MYSQL_TEST_SERVER_URL"):
-        return os.environ["MYSQL_TEST_SERVER_URL"]
-    import pymysql
-
-    try:
-        pymysql.connect(
-            host="127.0.0.1", port=3306, user="template", password="template", connect_timeout=2
-        ).close()
-    except (pymysql.MySQLError, OSError):
-        return None
-    return MYSQL_DEFAULT_URL
+def server_urls() -> dict[str, str]:
+    """MYSQL_ and MARIADB_TEST_SERVER_URL: from .ci/db-servers-up.sh, which starts the servers."""
+    result = subprocess.run(
+        ["bash", str(REPO / ".ci" / "db-servers-up.sh")], capture_output=True, text=True
+    )
+    if result.returncode != 0:
+        log(f"real-server tier skipped: .ci/db-servers-up.sh failed: {result.stderr[-500:]}")
+        return {}
+    return dict(line.split("=", 1) for line in result.stdout.splitlines() if "=" in line)
 
 
 def other_e2e_stacks() -> list[str]:
@@ -65,15 +60,14 @@ def run_tier(label: str, selection: tuple[str, ...], env: dict[str, str]) -> dic
 
 def suite(include_e2e: bool) -> list[dict]:
     """Time each tier; say why a tier or half of one did not run."""
-    url = mysql_url()
+    urls = server_urls()
     results = []
     for label, selection in TIERS:
         env, note = {}, ""
         if label == "baked suite":
-            if url:
-                env["MYSQL_TEST_SERVER_URL"] = url
-            else:
-                note = "MySQL half skipped: no server (run .ci/mariadb-up.sh)"
+            env.update(urls)
+            if not urls:
+                note = "real-server half skipped: no servers (see .ci/db-servers-up.sh)"
         if label == "end to end":
             env["E2E_STANDINS"] = "1"
             others = other_e2e_stacks()
