@@ -26,8 +26,8 @@ DOCKER_PREFIX=${DOCKER_PREFIX:-/opt/docker-sid}
 PLUGIN_DIR=/usr/local/lib/docker/cli-plugins
 MIN_ENGINE=28
 # Debian 12: runc (sid's does not run here), tini (docker-init), iptables
-# (dockerd's networking), debootstrap (the stand-in images).
-DEBIAN12_PACKAGES=(runc tini iptables debootstrap ca-certificates)
+# (dockerd's networking), debootstrap and iproute2 (the stand-in images).
+DEBIAN12_PACKAGES=(runc tini iptables debootstrap ca-certificates iproute2)
 SID_PACKAGES=(docker.io docker-cli containerd docker-compose docker-buildx)
 export DEBIAN_FRONTEND=noninteractive
 
