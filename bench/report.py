@@ -248,7 +248,8 @@ def markdown(results: dict, notes: list[str]) -> str:
         "",
         f"Run on {machine['date']}: {machine['cores']} cores, {machine['memory_gib']:.0f} GiB, "
         f"Docker engine {machine['engine']}, Compose {machine['compose']}, "
-        f"images `{machine['python_image']}` and `{machine['mysql_image']}`"
+        f"images `{machine['python_image']}` and `{machine['mysql_image']}` "
+        f"({machine.get('mysql_server') or 'server version not recorded'})"
         f"{' (--quick: one run each)' if machine.get('quick') else ''}.",
         "",
         "Absolute times are noisy (one shared 2-core machine, network for `pip`); every "

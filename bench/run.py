@@ -56,6 +56,19 @@ def machine(images_: dict[str, str], quick: bool) -> dict:
         "compose": compose,
         "python_image": images_["PYTHON_IMAGE"],
         "mysql_image": images_["MYSQL_IMAGE"],
+        "mysql_server": subprocess.run(
+            [
+                "docker",
+                "run",
+                "--rm",
+                "--entrypoint",
+                "mysqld",
+                images_["MYSQL_IMAGE"],
+                "--version",
+            ],
+            capture_output=True,
+            text=True,
+        ).stdout.strip(),  # fmt: skip
         "quick": quick,
     }
 
