@@ -65,10 +65,13 @@ class Stack:
         """Start the stack as `make up` (or `make prod-up`) does, and wait until healthy."""
         self.make("prod-up" if self.production else "up", *args)
 
-    def run(self, args, timeout=900, check=True, stdin=None) -> subprocess.CompletedProcess:
+    def run(self, args, timeout=900, check=True, stdin=None, stdin_text=None):
+        """Run a command in the project; stdin_text, if given, is its input."""
+        if stdin_text is None and stdin is None:
+            stdin = subprocess.DEVNULL
         result = subprocess.run(
             args, cwd=self.path, env=self.env(), capture_output=True, text=True,
-            timeout=timeout, stdin=stdin if stdin is not None else subprocess.DEVNULL,
+            timeout=timeout, stdin=stdin, input=stdin_text,
         )  # fmt: skip
         if check and result.returncode != 0:
             raise AssertionError(

@@ -49,6 +49,12 @@ def test_the_database_speaks_utf8mb4_end_to_end(make_stack):
     assert collation.startswith("utf8mb4"), collation
     assert stack.db_query("SELECT @@character_set_server") == "utf8mb4"
 
+    # Typed into `make dbshell` (the image sets no locale): stored as typed.
+    sql = f"INSERT INTO items (name, description) VALUES ('{EMOJI_NAME} typed', '');"
+    stack.run(["make", "dbshell", f"COMPOSE={stack.compose_command}"], stdin_text=sql)
+    names = [item["name"] for item in stack.http("GET", "/api/items").body["items"]]
+    assert f"{EMOJI_NAME} typed" in names, names
+
 
 def test_the_db_healthcheck_stays_unhealthy_while_the_init_server_runs(make_stack, tmp_path):
     # Widen the window of the temporary socket-only server where the stand-in
