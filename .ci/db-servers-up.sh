@@ -4,7 +4,7 @@
 # MariaDB 11.8 for mariadb-11.8), each with an account that may create and
 # drop the databases named template_*. Prints MYSQL_TEST_SERVER_URL=... and
 # MARIADB_TEST_SERVER_URL=... for eval. Idempotent: a container of the
-# current image is reused. Needs a Docker engine (.ci/docker-up.sh).
+# current image that is running is reused. Needs a Docker engine (.ci/docker-up.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,7 +16,10 @@ eval "$(python3 tests/e2e/standins/build.py)"
 # $1 container, $2 image, $3 host port, $4 client name, $5 variable to print.
 start_server() {
     local name=$1 image=$2 port=$3 client=$4
-    if [[ $(docker inspect -f '{{.Config.Image}}' "$name" 2>/dev/null) != "$image" ]]; then
+    # Reuse only a running container of the current image: one left stopped
+    # by an engine restart is started afresh, never waited on.
+    if [[ $(docker inspect -f '{{.Config.Image}} {{.State.Running}}' "$name" 2>/dev/null) \
+        != "$image true" ]]; then
         docker rm -f "$name" >/dev/null 2>&1 || true
         log "starting $name ($image) on 127.0.0.1:$port"
         docker run --detach --name "$name" --publish "127.0.0.1:$port:3306" \
