@@ -330,9 +330,9 @@ def notes(results: dict) -> list[str]:
         health, wait, prepare, _ = gap_steps(results)
         found.append(
             f"**First 200 within 2 s of db TCP.** {health:.1f} s of the gap pass before "
-            "Compose starts web: the db healthcheck already probes every second (`interval: "
-            "1s`; `start_interval` would probe faster only at start, and Compose v1 rejects "
-            "it), the probe itself starts a client, and Compose then notices and starts the "
+            "Compose starts web: the db healthcheck probes every 500 ms while the server "
+            "starts (`start_interval`), the probe itself starts a client, and Compose then "
+            "notices and starts the "
             f"container. Then {wait:.1f} s for `flask wait-for-db` (one Python start) and "
             f"{prepare:.1f} s for a second Python start running `flask db upgrade` plus the "
             "server's start (`flask run --debug` imports the app twice: reloader and child). "
