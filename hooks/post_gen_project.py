@@ -1,8 +1,14 @@
-"""Write the project's private .env, drop files of unchosen options, say what next."""
+"""Write the project's private .env and its provenance (.cruft.json), drop
+files of unchosen options, say what next."""
 
 import json
+import os
 import secrets
+import subprocess
 from pathlib import Path
+
+from cookiecutter.config import BUILTIN_ABBREVIATIONS
+from cookiecutter.repository import expand_abbreviations, is_repo_url
 
 ANSWERS = json.loads(r"""{{ cookiecutter | tojson }}""")
 
@@ -33,6 +39,42 @@ def write_env(project: Path) -> None:
     env.chmod(0o600)
 
 
+def template_commit(repo_dir: str) -> str | None:
+    """The commit the template was baked from, or None when it is not a git checkout."""
+    result = subprocess.run(
+        ["git", "-C", repo_dir, "rev-parse", "HEAD"], capture_output=True, text=True
+    )
+    return result.stdout.strip() if result.returncode == 0 else None
+
+
+def template_source(template: str) -> str:
+    """Where to fetch the template again: a URL (gh: expanded), or an absolute path."""
+    expanded = expand_abbreviations(template, BUILTIN_ABBREVIATIONS)
+    if is_repo_url(expanded):
+        return expanded
+    # A relative path is relative to where cookiecutter ran; this hook runs in
+    # the new project, but inherits the shell's PWD.
+    return str((Path(os.environ.get("PWD", ".")) / template).resolve())
+
+
+def write_provenance(project: Path) -> None:
+    """Record the template's source, commit and the answers, as cruft does,
+    so that `make template-update` can merge the template's later changes."""
+    answers = {key: value for key, value in ANSWERS.items() if not key.startswith("_")}
+    answers["_template"] = source = template_source(ANSWERS["_template"])
+    provenance = {
+        "template": source,
+        # A URL was cloned into _repo_dir (absolute); a path is its own checkout.
+        "commit": template_commit(ANSWERS["_repo_dir"] if is_repo_url(source) else source),
+        "checkout": ANSWERS.get("_checkout"),
+        "context": {"cookiecutter": answers},
+        "directory": None,
+        # Per checkout, never from the template: secrets, and what git ignores.
+        "skip": [".env", "backups", "instance", ".venv"],
+    }
+    (project / ".cruft.json").write_text(json.dumps(provenance, indent=2) + "\n")
+
+
 def remove_unchosen_files(project: Path) -> None:
     if ANSWERS["example_api"] == "yes":
         return
@@ -43,6 +85,7 @@ def remove_unchosen_files(project: Path) -> None:
 def main() -> int:
     project = Path.cwd()
     write_env(project)
+    write_provenance(project)
     remove_unchosen_files(project)
     print(
         f"\nBaked {project.name}. Next:\n"
