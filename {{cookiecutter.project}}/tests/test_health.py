@@ -1,8 +1,10 @@
 {% if cookiecutter.example_api == "yes" -%}
 from flask_migrate import downgrade, upgrade
-
 {% endif -%}
+from sqlalchemy import text
+
 from {{ cookiecutter.package }} import create_app
+from {{ cookiecutter.package }}.extensions import db
 
 
 def test_health_is_ok_when_the_database_is_at_head(client):
@@ -27,6 +29,27 @@ def test_health_is_503_when_migrations_are_pending(app, client):
 
 {% endif -%}
 
+def test_health_is_ok_when_a_newer_release_has_migrated_the_database(app, client):
+    # During a rolling update the old replicas must stay ready: the database
+    # is at a revision this code does not know.
+    with db.engine.begin() as connection:
+        connection.execute(text(
+            "CREATE TABLE IF NOT EXISTS alembic_version (version_num VARCHAR(32) PRIMARY KEY)"
+        ))  # fmt: skip
+        ours = connection.execute(text("SELECT version_num FROM alembic_version")).scalars().all()
+        connection.execute(text("DELETE FROM alembic_version"))
+        connection.execute(text("INSERT INTO alembic_version VALUES ('f00dfeedbeef')"))
+    try:
+        response = client.get("/health")
+        assert response.status_code == 200
+        assert response.get_json()["schema"].startswith("ahead of this code")
+    finally:
+        with db.engine.begin() as connection:
+            connection.execute(text("DELETE FROM alembic_version"))
+            for revision in ours:
+                connection.execute(text("INSERT INTO alembic_version VALUES (:r)"), {"r": revision})
+
+
 def test_health_is_503_when_the_database_is_unreachable(tmp_path):
     unreachable = f"sqlite:///{tmp_path / 'missing-dir' / 'db.sqlite3'}"
     app = create_app(
@@ -35,6 +58,16 @@ def test_health_is_503_when_the_database_is_unreachable(tmp_path):
     response = app.test_client().get("/health")
     assert response.status_code == 503
     assert response.get_json()["database"] == "unreachable"
+
+
+def test_liveness_never_touches_the_database(tmp_path):
+    unreachable = f"sqlite:///{tmp_path / 'missing-dir' / 'db.sqlite3'}"
+    app = create_app(
+        {"ENVIRONMENT": "testing", "TESTING": True, "SQLALCHEMY_DATABASE_URI": unreachable}
+    )
+    response = app.test_client().get("/health/live")
+    assert response.status_code == 200
+    assert response.get_json() == {"status": "alive"}
 
 
 def test_unknown_paths_get_a_json_404(client):
