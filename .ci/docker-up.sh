@@ -28,7 +28,9 @@ MIN_ENGINE=28
 # Debian 12: runc (sid's does not run here), tini (docker-init), iptables
 # (dockerd's networking), debootstrap and iproute2 (the stand-in images).
 DEBIAN12_PACKAGES=(runc tini iptables debootstrap ca-certificates iproute2)
-SID_PACKAGES=(docker.io docker-cli containerd docker-compose docker-buildx)
+# kustomize rides along: the template tests render the baked Kubernetes
+# manifests with it, and Debian 12 has none.
+SID_PACKAGES=(docker.io docker-cli containerd docker-compose docker-buildx kustomize)
 export DEBIAN_FRONTEND=noninteractive
 
 log() { printf '[docker-up] %s\n' "$*" >&2; }
@@ -113,7 +115,7 @@ unpack_sid_packages() {
 link_binaries() {
     local bin
     for bin in usr/bin/docker usr/sbin/dockerd usr/sbin/docker-proxy \
-        usr/bin/containerd usr/bin/containerd-shim-runc-v2 usr/bin/ctr; do
+        usr/bin/containerd usr/bin/containerd-shim-runc-v2 usr/bin/ctr usr/bin/kustomize; do
         ln -sfn "$DOCKER_PREFIX/$bin" "/usr/local/bin/${bin##*/}"
     done
     # Debian's dockerd runs `docker-init` for `init: true`: tini, from Debian 12.
