@@ -1,32 +1,46 @@
-"""`flask wait-for-db`: wait for the database, with a deadline and a clear verdict."""
+"""`flask wait-for-db`: wait for the database, with a deadline and a clear verdict.
 
-import sys
+The loop is ours, not a retry library's: its point is the verdict, "wait on
+transient errors, stop at once on fatal ones, say which", and that is
+shorter to read here than to configure.
+"""
+
 import time
 
 import click
+from pymysql.constants import CR, ER
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 
 from .extensions import db
 
-# MySQL client/server error codes that retrying cannot fix.
+# Errors that retrying cannot fix, and what to check.
 FATAL_ERRORS = {
-    # A user without global rights gets 1044, not 1049, for a missing database.
-    1044: (
+    # A user without global rights gets this, not BAD_DB_ERROR, for a missing database.
+    ER.DBACCESS_DENIED_ERROR: (
         "unknown database, or one MYSQL_USER has no rights on: check MYSQL_DATABASE "
         "in .env (the database and its user are created at first init only)"
     ),
-    1045: (
+    ER.ACCESS_DENIED_ERROR: (
         "access denied: MYSQL_USER/MYSQL_PASSWORD in .env differ from those the database "
         "was initialised with (they are read at first init only; see README, 'Access denied')"
     ),
-    1049: "unknown database: MYSQL_DATABASE in .env names a database the server does not have",
-    # PyMySQL's CR_SSL_CONNECTION_ERROR: never falls back to plain text.
-    2026: (
+    ER.BAD_DB_ERROR: (
+        "unknown database: MYSQL_DATABASE in .env names a database the server does not have"
+    ),
+    # PyMySQL never falls back to plain text when TLS is required.
+    CR.CR_SSL_CONNECTION_ERROR: (
         "TLS is required (DB_SSL_CA is set) but the server does not offer it: "
         "turn TLS on in the database server, or unset DB_SSL_CA"
     ),
 }
+
+
+class DatabaseNotReady(click.ClickException):
+    """Exit status 1 with one `ERROR:` line, as every command of the project says it."""
+
+    def show(self, file=None) -> None:
+        click.echo(f"ERROR: {self.format_message()}", file=file, err=True)
 
 
 def error_code(error: OperationalError) -> int | None:
@@ -55,19 +69,15 @@ def wait_for_db_command(timeout: float, interval: float) -> None:
         except OperationalError as error:
             code = error_code(error)
             if code in FATAL_ERRORS:
-                fail(f"cannot use database {url}: {FATAL_ERRORS[code]}")
+                message = f"cannot use database {url}: {FATAL_ERRORS[code]}"
+                raise DatabaseNotReady(message) from error
             if time.monotonic() >= deadline:
-                fail(
+                raise DatabaseNotReady(
                     f"database {url} did not answer within {timeout:g} s "
                     f"(last error: {error.orig}); check that the db service is running "
                     "and healthy (`make ps`, `make logs`) and that DB_HOST/DB_PORT are right"
-                )
+                ) from error
             if not waiting_said:
                 click.echo(f"waiting up to {timeout:g} s for database {url}: {error.orig}")
                 waiting_said = True
             time.sleep(interval)
-
-
-def fail(message: str) -> None:
-    click.echo(f"ERROR: {message}", err=True)
-    sys.exit(1)
