@@ -1,3 +1,5 @@
+from datetime import UTC, datetime, timedelta
+
 import pytest
 
 ITEMS = "/api/items"
@@ -15,6 +17,17 @@ def test_create_then_read_an_item(client):
     assert response.status_code == 200
     assert response.get_json()["name"] == "Tea"
     assert response.get_json()["description"] == "Green"
+
+
+def test_timestamps_are_utc_with_their_offset(client):
+    before = datetime.now(UTC)
+    created = create(client, name="Tea")
+    read = client.get(f"{ITEMS}/{created['id']}").get_json()
+    for body in (created, read):
+        stamp = datetime.fromisoformat(body["created_at"])
+        assert stamp.utcoffset() == timedelta(0), body["created_at"]
+        # MySQL's DATETIME keeps whole seconds, rounded: allow one either side.
+        assert before - timedelta(seconds=1) <= stamp <= datetime.now(UTC) + timedelta(seconds=1)
 
 
 def test_create_answers_with_the_location_of_the_new_item(client):

@@ -5,6 +5,7 @@ from datetime import datetime
 from sqlalchemy import String, func
 from sqlalchemy.orm import Mapped, mapped_column
 
+from ..columns import UTCDateTime, utc_now
 from ..extensions import db
 
 NAME_MAX_LENGTH = 120
@@ -17,7 +18,10 @@ class Item(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(NAME_MAX_LENGTH), index=True)
     description: Mapped[str] = mapped_column(String(DESCRIPTION_MAX_LENGTH), default="")
-    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    # Set by the app, in UTC; the server default serves rows inserted by hand.
+    created_at: Mapped[datetime] = mapped_column(
+        UTCDateTime, default=utc_now, server_default=func.now()
+    )
 
     def to_dict(self) -> dict:
         return {
