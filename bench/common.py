@@ -50,9 +50,11 @@ def timed(function, *args, **kwargs) -> float:
 
 
 def images() -> dict[str, str]:
-    """Return PYTHON_IMAGE and MYSQL_IMAGE: from the environment, else the stand-ins."""
+    """Return PYTHON_IMAGE, MYSQL_IMAGE (and UV_IMAGE): from the environment, else the stand-ins."""
     if os.environ.get("PYTHON_IMAGE") and os.environ.get("MYSQL_IMAGE"):
-        return {name: os.environ[name] for name in ("PYTHON_IMAGE", "MYSQL_IMAGE")}
+        # UV_IMAGE unset: the Dockerfile's pinned default.
+        names = ("PYTHON_IMAGE", "MYSQL_IMAGE", "UV_IMAGE")
+        return {name: os.environ[name] for name in names if os.environ.get(name)}
     script = REPO / "tests" / "e2e" / "standins" / "build.py"
     output = subprocess.run(
         [sys.executable, str(script)], capture_output=True, text=True, check=True

@@ -12,7 +12,7 @@ WEB_IMAGE = f"{PROJECT}-web"
 NAIVE_IMAGE = f"{PROJECT}-naive"
 # A real dependency change: add a small pure-Python package, a new pin each time.
 SIX_VERSIONS = ("1.17.0", "1.16.0", "1.15.0", "1.14.0", "1.13.0")
-LAST_RUNTIME_PIN = '"gunicorn==27.0.1",\n]'
+LAST_RUNTIME_PIN = '"gunicorn>=27.0.1",\n]'
 
 
 def image_size(name: str) -> int:
@@ -33,8 +33,13 @@ def change_code(project: Path) -> None:
 def change_dependencies(project: Path, original: str, version: str) -> None:
     """Add a pinned package to the runtime group (and a unique comment)."""
     assert LAST_RUNTIME_PIN in original, "pyproject.toml changed: update bench/images.py"
-    pin = f'"gunicorn==27.0.1",\n    "six=={version}",  # bench {uuid.uuid4().hex}\n]'
+    pin = f'"gunicorn>=27.0.1",\n    "six=={version}",  # bench {uuid.uuid4().hex}\n]'
     (project / "pyproject.toml").write_text(original.replace(LAST_RUNTIME_PIN, pin, 1))
+
+
+def relock(project: Path) -> None:
+    """Update uv.lock after a pyproject.toml change, as `make lock` would (uv from .venv)."""
+    subprocess.run(["uv", "lock", "--quiet"], cwd=project, check=True, timeout=600)
 
 
 def builds(project: Path, images: dict[str, str], runs: int) -> dict:
@@ -42,7 +47,8 @@ def builds(project: Path, images: dict[str, str], runs: int) -> dict:
     # The production image (docker-compose.yml alone): the one you ship.
     stack = new_stack(project, images, ("docker-compose.yml",))
     api, pyproject = project / PACKAGE / "api.py", project / "pyproject.toml"
-    originals = {api: api.read_text(), pyproject: pyproject.read_text()}
+    lock = project / "uv.lock"
+    originals = {api: api.read_text(), pyproject: pyproject.read_text(), lock: lock.read_text()}
     cold, code, deps = [], [], []
     try:
         for run in range(runs):
@@ -54,6 +60,7 @@ def builds(project: Path, images: dict[str, str], runs: int) -> dict:
             log(f"code-only rebuild {run + 1}/{runs}: {code[-1]:.1f} s")
         for run in range(runs):
             change_dependencies(project, originals[pyproject], SIX_VERSIONS[run % 5])
+            relock(project)  # the image installs from uv.lock alone
             deps.append(timed(stack.compose, "build", "web", timeout=1200))
             log(f"dependency rebuild {run + 1}/{runs}: {deps[-1]:.1f} s")
     finally:

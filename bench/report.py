@@ -191,6 +191,35 @@ def size_section(results: dict) -> list[str]:
     ]
 
 
+def installers_section(results: dict) -> list[str]:
+    figures = results.get("installers")
+    if not figures:
+        return []
+    pip, uv = figures["pip"], figures["uv"]
+
+    def row(label: str, key: str) -> str:
+        ratio = median(uv[key]) / median(pip[key])
+        return f"| {label} | {fmt(median(pip[key]))} | {fmt(median(uv[key]))} | {ratio:.0%} |"
+
+    return [
+        "## 4b. pip against uv (the same image, two installers)",
+        "",
+        "| production image | pip (`bench/Dockerfile.pip`) | uv (`Dockerfile`, uv.lock) "
+        "| uv / pip |",
+        "|---|---|---|---|",
+        row("cold build (`--no-cache`, empty download cache), s", "cold"),
+        row("rebuild after a code-only change, s", "code"),
+        row("rebuild after adding one dependency, s", "deps"),
+        f"| size over the base | {pip['over_base'] / MB:.0f} MB | {uv['over_base'] / MB:.0f} MB "
+        f"| {uv['over_base'] / pip['over_base']:.0%} |",
+        "",
+        f"Medians of {len(pip['cold'])} run(s), alternating. uv's dependency rebuild "
+        f"follows `uv lock` ({fmt(figures['lock_median'], 1)} s, not counted), as `make add` "
+        "does; its cache mount keeps the other downloads, while pip fetches every package again.",
+        "",
+    ]
+
+
 def load_section(results: dict) -> list[str]:
     load = results.get("load")
     if not load:
@@ -268,6 +297,7 @@ def markdown(results: dict, notes: list[str]) -> str:
     lines += coldstart_section(results)
     lines += dev_and_build_section(results)
     lines += size_section(results)
+    lines += installers_section(results)
     lines += load_section(results)
     lines += suite_section(results)
     return "\n".join(lines).rstrip() + "\n"

@@ -17,12 +17,13 @@ from pathlib import Path
 
 import coldstart
 import images as image_measures
+import installers as installer_measures
 import load as load_measures
 import report
 import suite as suite_measures
 from common import REPO, bake, images, log
 
-STAGES = ("coldstart", "dev", "builds", "sizes", "load", "suite")
+STAGES = ("coldstart", "dev", "builds", "sizes", "installers", "load", "suite")
 RESULTS = REPO / "bench" / "out" / "results.json"
 DOC = REPO / "docs" / "benchmarks.md"
 PNG = REPO / "docs" / "coldstart.png"
@@ -98,6 +99,9 @@ def measure(stages: list[str], runs: int, quick: bool, include_e2e: bool, result
                     "build", "web", timeout=1200
                 )
                 results["sizes"] = image_measures.sizes(project, images_)
+        if "installers" in stages:
+            project = bake(work / "installers")
+            results["installers"] = installer_measures.installers(project, images_, runs)
         if "load" in stages:
             seconds = 5 if quick else 10
             project = bake(work / "load")

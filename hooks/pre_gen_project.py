@@ -8,7 +8,9 @@ import sys
 # Rendered as data, never pasted into code: any answer is safe here.
 ANSWERS = json.loads(r"""{{ cookiecutter | tojson }}""")
 
-PROJECT_PATTERN = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
+# It is also the name in pyproject.toml and uv.lock, which must end with a
+# letter or digit (uv refuses "app_").
+PROJECT_PATTERN = re.compile(r"[a-z0-9](?:[a-z0-9_-]{0,61}[a-z0-9])?")
 PACKAGE_PATTERN = re.compile(r"[a-z_][a-z0-9_]*")
 # MySQL user names are at most 32 characters; the package names the user,
 # the database and "<package>_test" (at most 64).
@@ -43,7 +45,7 @@ def check_project(value):
     if not PROJECT_PATTERN.fullmatch(value):
         return (
             f"project {value!r} is not a valid folder name: use 1 to 63 lowercase "
-            "letters, digits, '-' or '_', starting with a letter or digit"
+            "letters, digits, '-' or '_', starting and ending with a letter or digit"
         )
     return None
 

@@ -27,6 +27,7 @@ EXPECTED_FILES = [
     "Makefile",
     "README.md",
     "pyproject.toml",
+    "uv.lock",
     "gunicorn.conf.py",
     "bin/docker-entrypoint",
     "docker/db-init/10-test-database.sh",
@@ -173,7 +174,8 @@ def test_the_makefile_lists_every_daily_target(bake):
         "up", "down", "restart", "logs", "ps", "shell", "dbshell", "migrate", "upgrade",
         "downgrade", "history", "current", "heads", "check", "revision", "show", "branches",
         "stamp", "merge", "db", "test", "lint", "fmt", "backup", "restore", "reset-db",
-        "clean", "local", "prod-up", "doctor",
+        "clean", "local", "local-test", "prod-up", "doctor", "add", "lock", "upgrade-deps",
+        "outdated",
     ):  # fmt: skip
         assert re.search(rf"^  make {re.escape(target)} ", result.stdout, re.MULTILINE), target
 

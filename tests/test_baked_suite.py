@@ -10,6 +10,7 @@ import time
 import tomllib
 import urllib.request
 import uuid
+from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, make_url, text
@@ -101,12 +102,18 @@ def test_a_new_model_module_is_seen_by_migrate_without_importing_it(bake, tmp_pa
         assert result.returncode == 0, f"flask db {step}: {result.stderr}"
 
 
+def locked_versions(lock: Path) -> dict[str, str]:
+    """Map each package a uv.lock takes from an index to its version."""
+    packages = tomllib.loads(lock.read_text())["package"]
+    return {p["name"]: p["version"] for p in packages if "registry" in p["source"]}
+
+
 def test_the_test_environment_has_the_baked_pins():
-    """The template's test dependencies pin the versions the baked project pins."""
-    baked = (TEMPLATE / "{{cookiecutter.project}}" / "pyproject.toml").read_text()
-    baked_pins = {line.strip().strip('",') for line in baked.splitlines() if "==" in line}
-    ours = tomllib.loads((TEMPLATE / "pyproject.toml").read_text())
-    assert baked_pins <= set(ours["dependency-groups"]["test"])
+    """The template's lock pins every package of the baked lock, at the same version."""
+    baked = locked_versions(TEMPLATE / "{{cookiecutter.project}}" / "uv.lock")
+    ours = locked_versions(TEMPLATE / "uv.lock")
+    assert baked and set(baked) <= set(ours), set(baked) - set(ours)
+    assert {name: ours[name] for name in baked} == baked
 
 
 def test_make_local_serves_on_sqlite_without_docker(bake):

@@ -38,6 +38,8 @@ def bake_cli(tmp_path, *answers: str) -> subprocess.CompletedProcess:
     [
         ("project=My Project", "is not a valid folder name"),
         ("project=-rf", "is not a valid folder name"),
+        ("project=app_", "is not a valid folder name"),
+        ("project=app-", "is not a valid folder name"),
         ("project=" + "a" * 64, "is not a valid folder name"),
         ("package=1app", "is not a valid Python package name"),
         ("package=my-app", "is not a valid Python package name"),

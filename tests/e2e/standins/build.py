@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
-"""Build local stand-ins for the python, mysql and mariadb images, without a registry.
+"""Build local stand-ins for the python, mysql, mariadb and uv images, without a registry.
 
 `ensure_images()` returns the names to use as PYTHON_IMAGE (python:3.x-slim),
-MYSQL_IMAGE (mysql:8.4 / mysql:9.7: Debian sid's MySQL 9.7) and
-MARIADB_IMAGE (mariadb:11.8: Debian trixie's MariaDB 11.8), building only
-what is missing. Each tag is a hash of that image's inputs (suite, package
+MYSQL_IMAGE (mysql:8.4 / mysql:9.7: Debian sid's MySQL 9.7),
+MARIADB_IMAGE (mariadb:11.8: Debian trixie's MariaDB 11.8) and UV_IMAGE
+(ghcr.io/astral-sh/uv: the same uv release, taken from its PyPI wheel),
+building only what is missing. Each tag is a hash of that image's inputs (suite, package
 list, import settings, the files of db/), so a warm run only runs
 `docker image inspect`. Run as a script, it prints `NAME=image` lines for
 `eval`.
@@ -19,18 +20,26 @@ import contextlib
 import dataclasses
 import fcntl
 import hashlib
+import io
+import json
 import os
+import platform
 import re
 import shutil
 import subprocess
 import sys
 import tempfile
+import urllib.request
+import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 DB_CONTEXT = HERE / "db"
 HOST_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
+# The baked Dockerfile names the uv release (its one place); the stand-in follows it.
+BAKED_DOCKERFILE = HERE.parents[2] / "{{cookiecutter.project}}" / "Dockerfile"
+UV_IMAGE_ARG = re.compile(r"^ARG UV_IMAGE=ghcr\.io/astral-sh/uv:(\S+)$", re.M)
 LOCK_FILE = Path(tempfile.gettempdir()) / "e2e-standins.lock"
 # Bump when the rootfs recipe below changes in a way the hashed inputs miss.
 RECIPE_VERSION = "2"
@@ -128,6 +137,19 @@ def digest(*parts: bytes | str) -> str:
         data = part.encode() if isinstance(part, str) else part
         h.update(len(data).to_bytes(8, "big") + data)
     return h.hexdigest()[:16]
+
+
+def uv_version() -> str:
+    """Return the uv release the baked Dockerfile pins."""
+    match = UV_IMAGE_ARG.search(BAKED_DOCKERFILE.read_text())
+    if match is None:
+        raise StandinError(f"no `ARG UV_IMAGE=ghcr.io/astral-sh/uv:X.Y.Z` in {BAKED_DOCKERFILE}")
+    return match.group(1)
+
+
+def uv_image() -> str:
+    """Name the uv stand-in after its release and this machine's architecture."""
+    return f"e2e-standin-uv:{uv_version()}-{digest(RECIPE_VERSION, platform.machine())}"
 
 
 def db_image(base: Rootfs) -> str:
@@ -261,6 +283,37 @@ def build_db_image(base: Rootfs) -> None:
     run(["docker", "build", "-q", *args, str(DB_CONTEXT)])
 
 
+def uv_wheel(version: str) -> tuple[str, str]:
+    """Return the URL and sha256 of uv's static (musl) Linux wheel for this machine."""
+    # musllinux: a static binary, like the one in the official image, runs on any base.
+    # The simple API (PEP 691 JSON): what every index and mirror of PyPI serves.
+    accept = {"Accept": "application/vnd.pypi.simple.v1+json"}
+    request = urllib.request.Request("https://pypi.org/simple/uv/", headers=accept)
+    with urllib.request.urlopen(request, timeout=60) as r:
+        files = json.load(r)["files"]
+    name = f"uv-{version}-py3-none-musllinux_1_1_{platform.machine()}.whl"
+    for file in files:
+        if file["filename"] == name:
+            return file["url"], file["hashes"]["sha256"]
+    raise StandinError(f"{name} is not on PyPI")
+
+
+def build_uv_image() -> None:
+    """Build the uv stand-in: /uv and /uvx in an empty image, as ghcr.io/astral-sh/uv has them."""
+    url, sha256 = uv_wheel(uv_version())
+    with urllib.request.urlopen(url, timeout=300) as r:
+        wheel = r.read()
+    if hashlib.sha256(wheel).hexdigest() != sha256:
+        raise StandinError(f"{url}: sha256 differs from PyPI's")
+    with scratch_dir("standin-uv-") as context, zipfile.ZipFile(io.BytesIO(wheel)) as archive:
+        for name in ("uv", "uvx"):
+            member = next(m for m in archive.namelist() if m.endswith(f".data/scripts/{name}"))
+            (context / name).write_bytes(archive.read(member))
+            (context / name).chmod(0o755)
+        (context / "Dockerfile").write_text("FROM scratch\nCOPY uv uvx /\n")
+        run(["docker", "build", "-q", "--label", "e2e.standin=uv", "-t", uv_image(), str(context)])
+
+
 @contextlib.contextmanager
 def build_lock() -> Iterator[None]:
     """Serialise builds between processes (e.g. pytest-xdist workers)."""
@@ -272,7 +325,7 @@ def build_lock() -> Iterator[None]:
 def ensure_images() -> dict[str, str]:
     """Build the missing stand-in images and return their names."""
     require_docker()
-    images = {"PYTHON_IMAGE": PYTHON.image()} | {
+    images = {"PYTHON_IMAGE": PYTHON.image(), "UV_IMAGE": uv_image()} | {
         key: db_image(base) for key, base in DATABASES.items()
     }
     with build_lock():
@@ -292,6 +345,8 @@ def ensure_images() -> dict[str, str]:
         for key, base in DATABASES.items():
             if not image_exists(images[key]):
                 build_db_image(base)
+        if not image_exists(images["UV_IMAGE"]):
+            build_uv_image()
     return images
 
 
