@@ -2,6 +2,8 @@
 updates, and `make env` (the .env a fresh clone or a CI run needs)."""
 
 import re
+import shutil
+import subprocess
 
 import pytest
 import yaml
@@ -100,3 +102,30 @@ def test_make_env_writes_fresh_secrets_as_the_bake_did_and_never_overwrites(bake
     assert again.returncode != 0
     assert again.stderr.splitlines()[0].startswith("ERROR: .env exists"), again.stderr
     assert (path / ".env").read_text() == written
+
+
+def pre_commit(project) -> subprocess.CompletedProcess:
+    # UV_OFFLINE: after the first sync, neither uv nor the local hooks fetch anything.
+    return run(["uv", "run", "--locked", "--quiet", "pre-commit", "run", "--all-files"],
+               project, UV_OFFLINE="1")  # fmt: skip
+
+
+def test_the_pre_commit_hooks_pass_offline_and_catch_what_they_check(project):
+    if not shutil.which("uv"):
+        require("lint", "uv is not installed (make venv)")
+    for command in (["git", "init", "-q"], ["git", "add", "-A"], ["uv", "sync", "--locked", "-q"]):
+        assert run(command, project).returncode == 0, command
+    result = pre_commit(project)
+    assert result.returncode == 0, result.stdout + result.stderr
+    for hook in ("ruff check", "ruff format", "shellcheck"):
+        assert re.search(rf"^{hook}\.+Passed$", result.stdout, re.MULTILINE), result.stdout
+
+    careless_script = project / "bin" / "careless"
+    careless_script.write_text("#!/bin/sh\nrm -rf $1/*\n")
+    careless_script.chmod(0o755)  # scripts are told by their shebang when executable
+    (project / "careless.py").write_text("import os\nx=( 1 )\n")
+    run(["git", "add", "-A"], project)
+    result = pre_commit(project)
+    assert result.returncode != 0
+    for hook in ("ruff check", "ruff format", "shellcheck"):
+        assert re.search(rf"^{hook}\.+Failed$", result.stdout, re.MULTILINE), result.stdout
