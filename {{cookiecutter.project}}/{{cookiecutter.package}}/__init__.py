@@ -15,6 +15,11 @@ def create_app(test_config=None) -> Flask:
     app.config.from_object(config.for_environment(os.environ.get("APP_ENV", "production")))
     if test_config is not None:
         app.config.from_mapping(test_config)
+    # The driver's options must match the final URL, which test_config may replace.
+    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {
+        "connect_args": config.connect_args(app.config["SQLALCHEMY_DATABASE_URI"]),
+        **app.config["SQLALCHEMY_ENGINE_OPTIONS"],
+    }
     if app.config["ENVIRONMENT"] == "production":
         config.check_production(app.config)
     extensions.init_app(app)

@@ -4,7 +4,7 @@ import os
 from pathlib import Path
 
 from flask.helpers import get_debug_flag
-from sqlalchemy.engine import URL
+from sqlalchemy.engine import URL, make_url
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 PLACEHOLDER_SECRETS = {"", "change-me"}
@@ -47,6 +47,36 @@ def database_tls(env=os.environ) -> dict:
     return {"ssl_ca": ca, "ssl_verify_cert": True, "ssl_verify_identity": verify_identity}
 
 
+# PyMySQL's socket timeouts, in seconds. Without them a request whose
+# database went silent (a cut network) waits for TCP to give up, long after
+# gunicorn's WORKER_TIMEOUT (gunicorn.conf.py) killed the worker. A
+# pool_pre_ping on a dead connection costs one read timeout, a reconnect one
+# connect timeout: together below the worker timeout (a test checks).
+DATABASE_TIMEOUTS = {
+    "connect_timeout": ("DB_CONNECT_TIMEOUT", 5),
+    "read_timeout": ("DB_READ_TIMEOUT", 10),
+    "write_timeout": ("DB_WRITE_TIMEOUT", 10),
+}
+
+
+def database_timeouts(env=os.environ) -> dict:
+    """PyMySQL's connect/read/write timeouts from DB_*_TIMEOUT (whole seconds, > 0)."""
+    timeouts = {}
+    for option, (name, default) in DATABASE_TIMEOUTS.items():
+        raw = env.get(name) or str(default)
+        if not raw.isdecimal() or int(raw) == 0:
+            raise ConfigError(f"{name}={raw} is not a whole number of seconds above 0")
+        timeouts[option] = int(raw)
+    return timeouts
+
+
+def connect_args(url: str, env=os.environ) -> dict:
+    """The driver's connection options for url: PyMySQL's (timeouts, TLS), or none."""
+    if make_url(url).get_driver_name() != "pymysql":
+        return {}
+    return {**database_timeouts(env), **database_tls(env)}
+
+
 class Config:
     SECRET_KEY = os.environ.get("SECRET_KEY", "")
     SQLALCHEMY_DATABASE_URI = database_url()
@@ -56,7 +86,7 @@ class Config:
         "pool_pre_ping": True,
         # Recycle well before MySQL's wait_timeout (8 h) and proxies' idle limits.
         "pool_recycle": int(os.environ.get("DB_POOL_RECYCLE", "280")),
-        "connect_args": database_tls(),
+        # "connect_args" depend on the final URL: create_app adds them.
     }
     # Bound the request body: oversized JSON is refused with 413, not parsed.
     MAX_CONTENT_LENGTH = 64 * 1024

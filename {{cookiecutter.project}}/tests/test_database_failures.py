@@ -1,0 +1,133 @@
+"""Database failures: a 503 JSON body with a log line for requests, bounded
+waits, and a failed upgrade that says what state it left."""
+
+import os
+import runpy
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pymysql
+import pytest
+from alembic.script import ScriptDirectory
+from sqlalchemy.exc import OperationalError
+
+from {{ cookiecutter.package }} import create_app
+from {{ cookiecutter.package }}.config import ConfigError, connect_args
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+MYSQL_URL = "mysql+pymysql://app:secret@db:3306/app"
+
+
+def app_for(database_url: str):
+    return create_app(
+        {"ENVIRONMENT": "testing", "TESTING": True, "SQLALCHEMY_DATABASE_URI": database_url}
+    )
+
+
+def mysql_error(code: int, message: str) -> OperationalError:
+    """The error SQLAlchemy raises when PyMySQL reports (code, message)."""
+    driver_error = pymysql.err.OperationalError(code, message)
+    return OperationalError("INSERT INTO items ...", {}, driver_error)
+
+
+@pytest.mark.parametrize(
+    ("code", "reason", "message"),
+    [
+        (2003, "Can't connect to MySQL server on 'db' (timed out)", "the database is unavailable"),
+        (2013, "Lost connection to MySQL server during query", "the database is unavailable"),
+        (1114, "The table 'items' is full", "the database is out of space"),
+    ],
+)
+def test_database_errors_are_a_503_json_body_and_a_log_line(code, reason, message, caplog):
+    app = app_for("sqlite://")
+
+    def fail():
+        raise mysql_error(code, reason)
+
+    app.add_url_rule("/fail", view_func=fail)
+    response = app.test_client().get("/fail")
+    assert response.status_code == 503
+    assert response.get_json()["error"] == "Service Unavailable"
+    assert response.get_json()["message"].startswith(message)
+    assert f"503: {message}" in caplog.text and reason in caplog.text
+
+
+{% if cookiecutter.example_api == "yes" -%}
+def test_an_unreachable_database_makes_the_api_answer_503(tmp_path):
+    app = app_for(f"sqlite:///{tmp_path / 'missing-dir' / 'db.sqlite3'}")
+    response = app.test_client().get("/api/items")
+    assert response.status_code == 503
+    assert response.get_json()["message"].startswith("the database is unavailable")
+
+
+{% endif -%}
+def test_mysql_connections_get_timeouts_below_the_worker_timeout():
+    timeouts = connect_args(MYSQL_URL, {})
+    worker_timeout = runpy.run_path(str(PROJECT_ROOT / "gunicorn.conf.py"))["timeout"]
+    # A dead pooled connection costs a read timeout (pre-ping), then a connect.
+    assert timeouts["read_timeout"] + timeouts["connect_timeout"] < worker_timeout
+    assert timeouts["write_timeout"] < worker_timeout
+
+
+def test_timeouts_come_from_the_environment():
+    assert connect_args(MYSQL_URL, {"DB_READ_TIMEOUT": "60"})["read_timeout"] == 60
+
+
+@pytest.mark.parametrize("value", ["ten", "0", "-5"])
+def test_a_bad_timeout_is_refused_in_one_line(value):
+    with pytest.raises(ConfigError, match=f"DB_CONNECT_TIMEOUT={value} is not a whole number"):
+        connect_args(MYSQL_URL, {"DB_CONNECT_TIMEOUT": value})
+
+
+def test_driver_options_follow_the_final_database_url():
+    # PyMySQL's options would make sqlite3.connect() fail.
+    sqlite_options = app_for("sqlite://").config["SQLALCHEMY_ENGINE_OPTIONS"]
+    assert "read_timeout" not in sqlite_options["connect_args"]
+    options = app_for(MYSQL_URL).config["SQLALCHEMY_ENGINE_OPTIONS"]
+    assert options["connect_args"]["read_timeout"] > 0
+
+
+BROKEN_REVISION = '''"""fails half-way
+
+Revision ID: 9999
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "9999"
+down_revision = {head!r}
+
+
+def upgrade():
+    op.create_table("gadgets", sa.Column("id", sa.Integer(), primary_key=True))
+    op.execute("THIS IS NOT SQL")
+'''
+
+
+def test_a_failed_upgrade_ends_with_the_state_and_the_repair(tmp_path):
+    migrations = tmp_path / "migrations"
+    shutil.copytree(PROJECT_ROOT / "migrations", migrations)
+    head = ScriptDirectory(str(migrations)).get_current_head()
+    (migrations / "versions" / "9999_broken.py").write_text(BROKEN_REVISION.format(head=head))
+    result = subprocess.run(
+        [sys.executable, "-m", "flask", "db", "upgrade", "--directory", str(migrations)],
+        cwd=PROJECT_ROOT,
+        env={
+            **os.environ,
+            "APP_ENV": "testing",
+            "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
+            "FLASK_APP": "{{ cookiecutter.package }}",
+            "FLASK_SKIP_DOTENV": "1",
+        },
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 1
+    last_line = result.stderr.strip().splitlines()[-1]
+    at = head or "base (empty)"
+    assert f"Upgrade stopped in revision 9999: alembic_version is still at {at}" in last_line
+    assert "then run `flask db upgrade` again" in last_line
