@@ -40,6 +40,8 @@ class Stack:
     # None publishes web on a free port per replica (needed by --scale).
     web_port: int | None = field(default_factory=free_port)
     db_port: int = field(default_factory=free_port)
+    # More variables for Compose and make, e.g. {"DEBUG_PORT": "5679"}.
+    settings: dict[str, str] = field(default_factory=dict)
 
     @property
     def compose_command(self) -> str:
@@ -59,6 +61,7 @@ class Stack:
             "COMPOSE_PROJECT_NAME": self.name,
             "WEB_PORT": "" if self.web_port is None else str(self.web_port),
             "DB_PUBLISHED_PORT": str(self.db_port),
+            **self.settings,
         }
 
     def up(self, *args: str) -> None:
