@@ -150,12 +150,14 @@ def test_the_template_lock_matches_its_pyproject():
 
 
 def test_both_sides_pin_the_same_uv():
-    """The template's venv and the baked image use one uv release."""
+    """The template's venv, the baked image and the baked CI use one uv release."""
     ours = re.search(r"^UV_VERSION := (\S+)$", (TEMPLATE / "Makefile").read_text(), re.M)
     dockerfile = (TEMPLATE / "{{cookiecutter.project}}" / "Dockerfile").read_text()
     baked = re.search(r"^ARG UV_IMAGE=ghcr\.io/astral-sh/uv:(\S+)$", dockerfile, re.M)
-    assert ours and baked
-    assert ours.group(1) == baked.group(1)
+    workflow = (TEMPLATE / "{{cookiecutter.project}}" / ".github/workflows/ci.yml").read_text()
+    ci = re.search(r'^ +version: "(\S+)"$', workflow, re.M)
+    assert ours and baked and ci
+    assert ours.group(1) == baked.group(1) == ci.group(1)
 
 
 def test_the_image_installs_from_the_lock_alone(bake):
