@@ -2,6 +2,7 @@
 against the API schemas of a current Kubernetes release (offline:
 kubernetes-validate ships them). Validated only: no cluster runs here."""
 
+import re
 import shutil
 
 import kubernetes_validate
@@ -93,3 +94,13 @@ def test_the_secret_holds_the_web_variables_and_never_the_root_password(manifest
     secret_name = manifests["Secret"]["metadata"]["name"]
     for kind in ("Deployment", "Job"):
         assert container(manifests[kind])["envFrom"] == [{"secretRef": {"name": secret_name}}]
+
+
+def test_the_pods_run_as_the_images_own_user(bake):
+    project = bake()
+    uid = re.search(r"useradd .*--uid (\d+)", (project / "Dockerfile").read_text())
+    assert uid, "the Dockerfile gives its user a fixed uid"
+    for name in ("deployment.yaml", "migrate-job.yaml"):
+        manifest = yaml.safe_load((project / "deploy/kubernetes/base" / name).read_text())
+        security = manifest["spec"]["template"]["spec"]["securityContext"]
+        assert security["runAsUser"] == security["runAsGroup"] == int(uid.group(1)), name
