@@ -203,3 +203,13 @@ def test_the_readme_documents_every_make_target(bake):
 
 def test_the_template_folder_is_the_only_project_folder():
     assert (TEMPLATE / "{{cookiecutter.project}}").is_dir()
+
+
+def test_only_development_runs_the_lighter_database_settings(bake):
+    path = bake()
+    mount = "./docker/db-development.cnf:/etc/mysql/conf.d/development.cnf:ro"
+    override = yaml.safe_load((path / "docker-compose.override.yml").read_text())
+    production = yaml.safe_load((path / "docker-compose.yml").read_text())
+    assert mount in override["services"]["db"]["volumes"]
+    assert not any("development.cnf" in mount for mount in production["services"]["db"]["volumes"])
+    assert "innodb_buffer_pool_size" in (path / "docker/db-development.cnf").read_text()
