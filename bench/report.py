@@ -64,6 +64,18 @@ def targets(results: dict) -> list[tuple[str, str, bool | None]]:
             )
             rows.append((f"`{path}`: gunicorn p99 < 50 ms at 32 connections", f"{p99:.0f} ms",
                          p99 < 50))  # fmt: skip
+    idle = results.get("idle")
+    if idle:
+        dev, production = idle["development"], idle["production"]
+        cpu = dev["cpu_db_percent"] + dev["cpu_web_percent"]
+        rows.append(("idle stack CPU (db + web, healthchecks included) ≤ 1 % of one core",
+                     f"{cpu:.2f} %", cpu <= 1))  # fmt: skip
+        db = dev["memory_db_mb"]
+        rows.append(("idle database memory in development ≤ 250 MB",
+                     f"{db:.0f} MB (production file: {production['memory_db_mb']:.0f} MB)",
+                     db <= 250))  # fmt: skip
+        rows.append(("web memory, 2 workers, idle (production)",
+                     f"{production['memory_web_mb']:.0f} MB", None))  # fmt: skip
     return rows
 
 
@@ -220,6 +232,29 @@ def installers_section(results: dict) -> list[str]:
     ]
 
 
+def idle_section(results: dict) -> list[str]:
+    idle = results.get("idle")
+    if not idle:
+        return []
+    lines = [
+        "## 4c. An idle stack",
+        "",
+        "A fresh stack, healthy, left alone: CPU time its containers used over the window "
+        "(from their cgroups, healthchecks included) as % of one core, and the memory "
+        "`docker stats` shows at its end.",
+        "",
+        "| stack | window | db CPU | web CPU | db memory | web memory |",
+        "|---|---|---|---|---|---|",
+    ]
+    for mode, figures in idle.items():
+        lines.append(
+            f"| {mode} | {figures['seconds']:.0f} s | {figures['cpu_db_percent']:.2f} % "
+            f"| {figures['cpu_web_percent']:.2f} % | {figures['memory_db_mb']:.0f} MB "
+            f"| {figures['memory_web_mb']:.0f} MB |"
+        )
+    return [*lines, ""]
+
+
 def load_section(results: dict) -> list[str]:
     load = results.get("load")
     if not load:
@@ -298,6 +333,7 @@ def markdown(results: dict, notes: list[str]) -> str:
     lines += dev_and_build_section(results)
     lines += size_section(results)
     lines += installers_section(results)
+    lines += idle_section(results)
     lines += load_section(results)
     lines += suite_section(results)
     return "\n".join(lines).rstrip() + "\n"

@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 import coldstart
+import idle as idle_measures
 import images as image_measures
 import installers as installer_measures
 import load as load_measures
@@ -23,7 +24,7 @@ import report
 import suite as suite_measures
 from common import REPO, bake, images, log
 
-STAGES = ("coldstart", "dev", "builds", "sizes", "installers", "load", "suite")
+STAGES = ("coldstart", "dev", "builds", "sizes", "installers", "idle", "load", "suite")
 RESULTS = REPO / "bench" / "out" / "results.json"
 DOC = REPO / "docs" / "benchmarks.md"
 PNG = REPO / "docs" / "coldstart.png"
@@ -102,6 +103,9 @@ def measure(stages: list[str], runs: int, quick: bool, include_e2e: bool, result
         if "installers" in stages:
             project = bake(work / "installers")
             results["installers"] = installer_measures.installers(project, images_, runs)
+        if "idle" in stages:
+            project = bake(work / "idle")
+            results["idle"] = idle_measures.idle(project, images_, 20 if quick else 60)
         if "load" in stages:
             seconds = 5 if quick else 10
             project = bake(work / "load")
