@@ -406,6 +406,18 @@ def notes(results: dict) -> list[str]:
             "the upgrade in one command, the server started by it), about 0.5 s less; the "
             "template keeps the two steps apart so that the entrypoint reads as what it does."
         )
+    if any("idle stack CPU" in target for target in missed):
+        dev, production = results["idle"]["development"], results["idle"]["production"]
+        found.append(
+            f"**Idle CPU.** The database alone takes {dev['cpu_db_percent']:.2f} % of a core "
+            f"in development and {production['cpu_db_percent']:.2f} % with the production "
+            "file: MySQL's own background threads (InnoDB's master, purge and page cleaner "
+            "wake every second), not our healthcheck, which runs every 30 s once healthy. "
+            f"Web takes {dev['cpu_web_percent']:.2f} % in development against "
+            f"{production['cpu_web_percent']:.2f} % under gunicorn: Werkzeug's reloader "
+            "walks the loaded modules every second. What would reach it: `make up` without "
+            "the reloader (edits then need a restart), and a database that sleeps when idle."
+        )
     if any("zero failed" in target for target in missed):
         found.append(
             "**Zero failed requests.** The template answered errors during a cold start; "
