@@ -87,6 +87,12 @@ def check_free_text(name, value):
 
 def problems(answers):
     """Yield one sentence for every answer that cannot be baked."""
+    yield check_free_text("project_name", answers["project_name"])
+    # "-": what cookiecutter.json derives when the name has no letter or digit
+    # (an empty folder name would be the output folder itself).
+    if answers["project"] == "-":
+        yield (f"project_name {answers['project_name']!r} has no letter or digit to make "
+               "a folder name of: name the project in words, e.g. My Shop")  # fmt: skip
     yield check_project(answers["project"])
     yield check_package(answers["package"])
     yield check_free_text("description", answers["description"])

@@ -36,6 +36,8 @@ def bake_cli(tmp_path, *answers: str) -> subprocess.CompletedProcess:
 @pytest.mark.parametrize(
     ("answer", "message"),
     [
+        ("project_name=!!!", "has no letter or digit to make a folder name of"),
+        ("project_name=two\nlines", "project_name must be one line"),
         ("project=My Project", "is not a valid folder name"),
         ("project=-rf", "is not a valid folder name"),
         ("project=app_", "is not a valid folder name"),
@@ -120,3 +122,18 @@ def test_env_is_private_and_ignored_by_git(bake):
     assert run(["git", "check-ignore", "-q", ".env"], path).returncode == 0
     assert run(["git", "check-ignore", "-q", ".env.example"], path).returncode == 1
     assert ".env" in (path / ".dockerignore").read_text().splitlines()
+
+
+@pytest.mark.parametrize(
+    ("name", "folder", "package"),
+    [("My Shop", "my-shop", "my_shop"), ("Zoë's Café 茶", "zoe-s-cafe-cha", "zoe_s_cafe_cha")],
+)
+def test_the_folder_package_and_database_derive_from_the_project_name(
+    tmp_path, name, folder, package
+):
+    result = bake_cli(tmp_path, f"project_name={name}")
+    assert result.returncode == 0, result.stderr
+    project = tmp_path / folder
+    assert (project / package / "__init__.py").is_file()
+    assert f"MYSQL_DATABASE={package}\n" in (project / ".env").read_text()
+    assert (project / "README.md").read_text().startswith(f"# {name}\n")
