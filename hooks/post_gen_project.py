@@ -10,7 +10,9 @@ from pathlib import Path
 from cookiecutter.config import BUILTIN_ABBREVIATIONS
 from cookiecutter.repository import expand_abbreviations, is_repo_url
 
-ANSWERS = json.loads(r"""{{ cookiecutter | tojson }}""")
+# Rendered by cookiecutter; read by main() only, so the tests can import this
+# file unrendered and call its functions with answers of their own.
+ANSWERS_JSON = r"""{{ cookiecutter | tojson }}"""
 
 # The only values in .env.example that must never be shared between projects.
 SECRET_VARIABLES = ("SECRET_KEY", "MYSQL_PASSWORD", "MYSQL_ROOT_PASSWORD")
@@ -57,16 +59,16 @@ def template_source(template: str) -> str:
     return str((Path(os.environ.get("PWD", ".")) / template).resolve())
 
 
-def write_provenance(project: Path) -> None:
+def write_provenance(project: Path, context: dict) -> None:
     """Record the template's source, commit and the answers, as cruft does,
     so that `make template-update` can merge the template's later changes."""
-    answers = {key: value for key, value in ANSWERS.items() if not key.startswith("_")}
-    answers["_template"] = source = template_source(ANSWERS["_template"])
+    answers = {key: value for key, value in context.items() if not key.startswith("_")}
+    answers["_template"] = source = template_source(context["_template"])
     provenance = {
         "template": source,
         # A URL was cloned into _repo_dir (absolute); a path is its own checkout.
-        "commit": template_commit(ANSWERS["_repo_dir"] if is_repo_url(source) else source),
-        "checkout": ANSWERS.get("_checkout"),
+        "commit": template_commit(context["_repo_dir"] if is_repo_url(source) else source),
+        "checkout": context.get("_checkout"),
         "context": {"cookiecutter": answers},
         "directory": None,
         # Per checkout, never from the template: secrets, and what git ignores.
@@ -75,18 +77,19 @@ def write_provenance(project: Path) -> None:
     (project / ".cruft.json").write_text(json.dumps(provenance, indent=2) + "\n")
 
 
-def remove_unchosen_files(project: Path) -> None:
-    if ANSWERS["example_api"] == "yes":
+def remove_unchosen_files(project: Path, answers: dict) -> None:
+    if answers["example_api"] == "yes":
         return
     for pattern in EXAMPLE_API_FILES:
-        (project / pattern.format(package=ANSWERS["package"])).unlink()
+        (project / pattern.format(package=answers["package"])).unlink()
 
 
 def main() -> int:
+    answers = json.loads(ANSWERS_JSON)
     project = Path.cwd()
     write_env(project)
-    write_provenance(project)
-    remove_unchosen_files(project)
+    write_provenance(project, answers)
+    remove_unchosen_files(project, answers)
     print(
         f"\nBaked {project.name}. Next:\n"
         f"  cd {project.name}\n"

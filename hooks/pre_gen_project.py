@@ -6,7 +6,8 @@ import re
 import sys
 
 # Rendered as data, never pasted into code: any answer is safe here.
-ANSWERS = json.loads(r"""{{ cookiecutter | tojson }}""")
+# Read by main() only, so the tests can import this file unrendered.
+ANSWERS_JSON = r"""{{ cookiecutter | tojson }}"""
 
 # It is also the name in pyproject.toml and uv.lock, which must end with a
 # letter or digit (uv refuses "app_").
@@ -108,7 +109,7 @@ def problems(answers):
 def main() -> int:
     # The first problem only: a bad project name also spoils the package
     # derived from it, and one line says what to fix first.
-    for problem in problems(ANSWERS):
+    for problem in problems(json.loads(ANSWERS_JSON)):
         if problem:
             print(f"ERROR: {problem}", file=sys.stderr)
             return 1

@@ -1,0 +1,92 @@
+"""The hooks' functions, imported and called in-process: the verdicts and
+files they produce for answers of our own. Real bakes (tests/test_hooks.py)
+keep proving that cookiecutter runs them."""
+
+import importlib.util
+import json
+import subprocess
+
+import pytest
+
+from bakery import DEFAULTS, TEMPLATE
+
+
+def load_hook(name: str):
+    """Import hooks/<name>.py as it is in the repository (unrendered)."""
+    spec = importlib.util.spec_from_file_location(name, TEMPLATE / "hooks" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+pre_gen = load_hook("pre_gen_project")
+post_gen = load_hook("post_gen_project")
+
+DEFAULT_ANSWERS = {
+    **{key: value[0] if isinstance(value, list) else value for key, value in DEFAULTS.items()
+       if not key.startswith("_")},  # fmt: skip
+    "project": "flask-app",
+    "package": "flask_app",
+}
+
+
+def verdicts(**changes) -> list[str]:
+    return [problem for problem in pre_gen.problems({**DEFAULT_ANSWERS, **changes}) if problem]
+
+
+def test_the_default_answers_have_no_problem():
+    assert verdicts() == []
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"project": "-"}, "has no letter or digit"),
+        ({"project": "Shop"}, "is not a valid folder name"),
+        ({"package": "import"}, "is a Python keyword"),
+        ({"package": "sqlalchemy"}, "would shadow a module"),
+        ({"web_port": "70000"}, "is not a port number"),
+        ({"db_port": "none"}, None),
+        ({"author": "a\tb"}, "must be one line of printable text"),
+    ],
+)
+def test_each_answer_gets_its_verdict(changes, message):
+    found = verdicts(**changes)
+    if message is None:
+        assert found == []
+    else:
+        assert found and message in found[0], found
+
+
+def test_fresh_secrets_replace_exactly_the_secret_variables():
+    example = "# comment\nSECRET_KEY=change-me\nMYSQL_USER=app\nMYSQL_PASSWORD=change-me\n"
+    first, second = (post_gen.env_with_fresh_secrets(example) for _ in range(2))
+    assert first != second
+    lines = dict(line.split("=", 1) for line in first.splitlines() if "=" in line)
+    assert lines["MYSQL_USER"] == "app" and "# comment" in first
+    assert len(lines["SECRET_KEY"]) >= 32 and lines["SECRET_KEY"] != lines["MYSQL_PASSWORD"]
+
+
+def test_provenance_names_the_template_its_commit_and_the_answers(tmp_path):
+    template = tmp_path / "template"
+    subprocess.run(["git", "init", "-q", str(template)], check=True)
+    subprocess.run(
+        ["git", "-C", str(template), "-c", "user.name=t", "-c", "user.email=t@example.com",
+         "commit", "-q", "--allow-empty", "-m", "v1"], check=True,
+    )  # fmt: skip
+    commit = subprocess.run(["git", "-C", str(template), "rev-parse", "HEAD"],
+                            capture_output=True, text=True).stdout.strip()  # fmt: skip
+    context = {**DEFAULT_ANSWERS, "_template": str(template), "_repo_dir": str(template),
+               "_output_dir": "/somewhere", "__prompts__": {}}  # fmt: skip
+    post_gen.write_provenance(tmp_path, context)
+    provenance = json.loads((tmp_path / ".cruft.json").read_text())
+    assert (provenance["template"], provenance["commit"]) == (str(template), commit)
+    answers = provenance["context"]["cookiecutter"]
+    assert answers["project"] == "flask-app" and "_output_dir" not in answers
+    assert ".env" in provenance["skip"]
+
+
+def test_a_github_shorthand_is_recorded_as_its_url():
+    assert post_gen.template_source("gh:acme/flask-template") == (
+        "https://github.com/acme/flask-template.git"
+    )
