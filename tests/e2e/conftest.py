@@ -164,11 +164,12 @@ RELIABILITY_GROUPS = {
 @pytest.fixture(scope="session")
 def figures(request) -> dict:
     """Collect the reliability figures, for --reliability-doc."""
+    # Asked for now, not at teardown: by then the session's stand-ins are gone.
+    images = request.getfixturevalue("standin_images") if STANDINS else {}
     collected: dict[str, dict] = {}
     yield collected
     doc = request.config.getoption("--reliability-doc")
     if doc and RELIABILITY_GROUPS <= set(collected) and not request.session.testsfailed:
-        images = request.getfixturevalue("standin_images") if STANDINS else {}
         write_reliability_doc(Path(doc), collected, images)
 
 
