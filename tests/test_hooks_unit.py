@@ -22,9 +22,13 @@ def load_hook(name: str):
 pre_gen = load_hook("pre_gen_project")
 post_gen = load_hook("post_gen_project")
 
+# cookiecutter.json's first choices and literal defaults; the derived ones as they render.
 DEFAULT_ANSWERS = {
-    **{key: value[0] if isinstance(value, list) else value for key, value in DEFAULTS.items()
-       if not key.startswith("_")},  # fmt: skip
+    **{
+        key: value[0] if isinstance(value, list) else value
+        for key, value in DEFAULTS.items()
+        if not key.startswith("_")
+    },
     "project": "flask-app",
     "package": "flask_app",
 }
