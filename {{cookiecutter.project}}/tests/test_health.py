@@ -50,22 +50,22 @@ def test_health_is_ok_when_a_newer_release_has_migrated_the_database(app, client
                 connection.execute(text("INSERT INTO alembic_version VALUES (:r)"), {"r": revision})
 
 
-def test_health_is_503_when_the_database_is_unreachable(tmp_path):
+def client_of_an_unreachable_database(tmp_path):
     unreachable = f"sqlite:///{tmp_path / 'missing-dir' / 'db.sqlite3'}"
     app = create_app(
         {"ENVIRONMENT": "testing", "TESTING": True, "SQLALCHEMY_DATABASE_URI": unreachable}
     )
-    response = app.test_client().get("/health")
+    return app.test_client()
+
+
+def test_health_is_503_when_the_database_is_unreachable(tmp_path):
+    response = client_of_an_unreachable_database(tmp_path).get("/health")
     assert response.status_code == 503
     assert response.get_json()["database"] == "unreachable"
 
 
 def test_liveness_never_touches_the_database(tmp_path):
-    unreachable = f"sqlite:///{tmp_path / 'missing-dir' / 'db.sqlite3'}"
-    app = create_app(
-        {"ENVIRONMENT": "testing", "TESTING": True, "SQLALCHEMY_DATABASE_URI": unreachable}
-    )
-    response = app.test_client().get("/health/live")
+    response = client_of_an_unreachable_database(tmp_path).get("/health/live")
     assert response.status_code == 200
     assert response.get_json() == {"status": "alive"}
 
