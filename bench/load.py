@@ -1,8 +1,15 @@
-"""Throughput and latency on loopback: gunicorn as configured against `flask run`."""
+"""Throughput and latency on loopback of the API's read, three servers side by side.
+
+gunicorn as configured (the image's CMD), `flask run` (the seeds' server) and
+a bare WSGI function answering the same query (bench/bare_wsgi.py) under the
+same gunicorn settings: the first ratio is what the server choice buys, the
+second what the framework costs.
+"""
 
 from __future__ import annotations
 
 import http.client
+import json
 import re
 import shutil
 import subprocess
@@ -10,10 +17,13 @@ import threading
 import time
 from pathlib import Path
 
-from common import free_port, get, log, new_stack, post_json, wait_until
+from common import BENCH, free_port, get, log, new_stack, post_json, wait_until
 
-CONNECTIONS = 32
-PATHS = ("/health", "/api/items")
+# A browser-sized crowd: enough to keep both workers busy, few enough that
+# latency measures serving, not waiting in the accept queue.
+CONNECTIONS = 8
+PATH = "/api/items"
+SERVERS = ("gunicorn", "flask run", "bare WSGI")
 UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
 
 
@@ -86,39 +96,60 @@ def generator() -> tuple[str, object]:
     return ("wrk", wrk) if shutil.which("wrk") else ("python threads", python_load)
 
 
-def flask_run(stack, port: int, name: str) -> None:
-    """Start `flask run` (the seeds' server) from the same image, on the same database."""
+def one_off(stack, name: str, port: int, command: list[str], *options: str) -> None:
+    """Run the web image as an extra server on port, on the stack's database, unmigrated."""
     stack.compose(
         "run", "--detach", "--no-deps", "--name", name, "-p", f"127.0.0.1:{port}:8000",
-        "-e", "SKIP_MIGRATIONS=1", "web", "flask", "run", "--host", "0.0.0.0", "--port", "8000",
+        "-e", "SKIP_MIGRATIONS=1", *options, "web", *command,
     )  # fmt: skip
 
 
+def start_servers(stack) -> dict[str, tuple[str | None, int]]:
+    """Start flask run and the bare WSGI function beside gunicorn; return name, port of each."""
+    flask_port, bare_port = free_port(), free_port()
+    flask_name, bare_name = f"{stack.name}-flaskrun", f"{stack.name}-bare"
+    one_off(stack, flask_name, flask_port, ["flask", "run", "--host", "0.0.0.0", "--port", "8000"])
+    one_off(
+        stack, bare_name, bare_port,
+        ["gunicorn", "--config", "/app/gunicorn.conf.py", "bare_wsgi:application"],
+        "-v", f"{BENCH / 'bare_wsgi.py'}:/bench/bare_wsgi.py:ro", "-e", "PYTHONPATH=/bench",
+    )  # fmt: skip
+    return {
+        "gunicorn": (None, stack.web_port),
+        "flask run": (flask_name, flask_port),
+        "bare WSGI": (bare_name, bare_port),
+    }
+
+
 def load(project: Path, images: dict[str, str], runs: int, seconds: float) -> dict:
-    """Load /health and an API read on both servers, alternating, runs times each."""
+    """Load the API read on the three servers, alternating, runs times each."""
     name, loader = generator()
     stack = new_stack(project, images, ("docker-compose.yml",))
-    flask_port, flask_name = free_port(), f"{stack.name}-flaskrun"
+    servers: dict[str, tuple[str | None, int]] = {}
     try:
-        log("load: production stack (gunicorn) and flask run from the same image")
+        log("load: production stack (gunicorn), flask run and a bare WSGI function")
         stack.compose("up", "--detach", "--build", timeout=600)
-        ready = lambda port: get(port, "/health")[0] == 200  # noqa: E731
-        wait_until(lambda: ready(stack.web_port), 240, 0.2, "gunicorn healthy")
+        ready = lambda port: get(port, PATH)[0] == 200  # noqa: E731
+        wait_until(lambda: ready(stack.web_port), 240, 0.2, "gunicorn serving")
         for number in range(10):
-            post_json(stack.web_port, "/api/items", f'{{"name": "item {number}"}}'.encode())
-        flask_run(stack, flask_port, flask_name)
-        wait_until(lambda: ready(flask_port), 120, 0.2, "flask run healthy")
-        servers = {"gunicorn": stack.web_port, "flask run": flask_port}
-        results = {server: {path: [] for path in PATHS} for server in servers}
-        for path in PATHS:
-            for port in servers.values():
-                loader(port, path, 2)  # warm-up: imports, pools, first connections
-            for run in range(runs):
-                for server, port in servers.items():
-                    results[server][path].append(loader(port, path, seconds))
-                    figure = results[server][path][-1]
-                    log(f"load {path} {server} {run + 1}/{runs}: {figure['rps']:.0f} req/s")
-        return {"generator": name, "seconds": seconds, "runs": results}
+            post_json(stack.web_port, PATH, f'{{"name": "item {number}"}}'.encode())
+        servers = start_servers(stack)
+        for server, (_, port) in servers.items():
+            wait_until(lambda port=port: ready(port), 120, 0.2, f"{server} serving")
+        answers = [json.loads(get(port, PATH)[1]) for _, port in servers.values()]
+        if any(answer != answers[0] for answer in answers):
+            raise RuntimeError(f"the servers answer {PATH} differently: {answers}")
+        for _, port in servers.values():
+            loader(port, PATH, 2)  # warm-up: imports, pools, first connections
+        results: dict[str, list[dict]] = {server: [] for server in servers}
+        for run in range(runs):
+            for server, (_, port) in servers.items():
+                results[server].append(loader(port, PATH, seconds))
+                log(f"load {server} {run + 1}/{runs}: {results[server][-1]['rps']:.0f} req/s")
+        return {"generator": name, "seconds": seconds, "connections": CONNECTIONS,
+                "path": PATH, "runs": results}  # fmt: skip
     finally:
-        subprocess.run(["docker", "rm", "-f", flask_name], capture_output=True)
+        names = [name for name, _ in servers.values() if name]
+        if names:
+            subprocess.run(["docker", "rm", "-f", *names], capture_output=True)
         stack.down()

@@ -8,9 +8,24 @@ import subprocess
 
 from common import REPO, log
 
+# The fast tier needs neither Docker nor a database server: what a change to
+# the template or the hooks is checked by first.
+FAST = "fast"
 TIERS = (
-    ("bake + hooks", ("tests/test_bake.py", "tests/test_hooks.py")),
-    ("baked suite", ("tests/test_baked_suite.py",)),
+    (
+        FAST,
+        (
+            "tests/test_bake.py",
+            "tests/test_hooks.py",
+            "tests/test_hooks_unit.py",
+            "tests/test_kubernetes.py",
+            "tests/test_lock.py",
+        ),
+    ),
+    (
+        "baked projects' own tools",
+        ("tests/test_baked_suite.py", "tests/test_project_ci.py", "tests/test_template_update.py"),
+    ),
     ("end to end", ("tests/e2e",)),
 )
 
@@ -64,7 +79,7 @@ def suite(include_e2e: bool) -> list[dict]:
     results = []
     for label, selection in TIERS:
         env, note = {}, ""
-        if label == "baked suite":
+        if label == "baked projects' own tools":
             env.update(urls)
             if not urls:
                 note = "real-server half skipped: no servers (see .ci/db-servers-up.sh)"
