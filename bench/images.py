@@ -12,7 +12,7 @@ WEB_IMAGE = f"{PROJECT}-web"
 NAIVE_IMAGE = f"{PROJECT}-naive"
 # A real dependency change: add a small pure-Python package, a new pin each time.
 SIX_VERSIONS = ("1.17.0", "1.16.0", "1.15.0", "1.14.0", "1.13.0")
-LAST_RUNTIME_PIN = '"gunicorn>=27.0.1",\n]'
+RUNTIME_GROUP = "runtime = [\n"
 
 
 def image_size(name: str) -> int:
@@ -32,9 +32,9 @@ def change_code(project: Path) -> None:
 
 def change_dependencies(project: Path, original: str, version: str) -> None:
     """Add a pinned package to the runtime group (and a unique comment)."""
-    assert LAST_RUNTIME_PIN in original, "pyproject.toml changed: update bench/images.py"
-    pin = f'"gunicorn>=27.0.1",\n    "six=={version}",  # bench {uuid.uuid4().hex}\n]'
-    (project / "pyproject.toml").write_text(original.replace(LAST_RUNTIME_PIN, pin, 1))
+    assert RUNTIME_GROUP in original, "pyproject.toml changed: update bench/images.py"
+    pin = f'{RUNTIME_GROUP}    "six=={version}",  # bench {uuid.uuid4().hex}\n'
+    (project / "pyproject.toml").write_text(original.replace(RUNTIME_GROUP, pin, 1))
 
 
 def relock(project: Path) -> None:
