@@ -16,10 +16,12 @@ import time
 from pathlib import Path
 
 import coldstart
+import figures
 import idle as idle_measures
 import images as image_measures
 import installers as installer_measures
 import load as load_measures
+import plot
 import report
 import suite as suite_measures
 from common import REPO, bake, images, log
@@ -140,10 +142,11 @@ def main(argv: list[str]) -> int:
         RESULTS.parent.mkdir(exist_ok=True)
         RESULTS.write_text(json.dumps(results, indent=1))
     DOC.parent.mkdir(exist_ok=True)
-    if "coldstart" in results:
-        report.plot(results, PNG)
-    DOC.write_text(report.markdown(results, report.notes(results)))
-    print("\n".join(report.targets_table(results)))
+    summary = figures.summarize(results)
+    if summary["coldstart"]:
+        plot.plot(results, PNG)
+    DOC.write_text(report.markdown(summary))
+    print(report.targets_table(summary["targets"]))
     log(f"wrote {DOC.relative_to(REPO)} in {(time.monotonic() - started) / 60:.1f} min")
     return 0
 
