@@ -89,6 +89,7 @@ def coldstart(results: dict) -> dict | None:
         "gap": median(r["gap"] for r in template),
         "worst_failed": max(r["failed"] for r in template),
         "returned_by": {a: median(r["returned"] for r in runs) for a, runs in groups.items()},
+        "first_by": {a: median(r["first_good"] for r in runs) for a, runs in groups.items()},
     }
 
 
@@ -191,11 +192,14 @@ def targets(summary: dict) -> list[Target]:
     """Return the targets whose measures ran, each with its figure and verdict."""
     rows: list[Target] = []
     if cold := summary["coldstart"]:
-        others = ", ".join(
-            f"{approach} {seconds:.1f} s"
-            for approach, seconds in cold["returned_by"].items()
-            if approach != "template"
+        # Only `make up` and `up --wait` wait for healthy; the seeds' commands return at
+        # once, so their first good answer is what compares.
+        healthy = ", ".join(
+            f"{a} {cold['returned_by'][a]:.1f} s"
+            for a in ("template", "prestart")
+            if a in cold["returned_by"]
         )
+        first = ", ".join(f"{a} {seconds:.1f} s" for a, seconds in cold["first_by"].items())
         rows += [
             Target("gap", "db accepts TCP as the app's user → first good request, fresh "
                    f"volume ≤ 1.0 s (median of {cold['runs']})", f"{cold['gap']:.2f} s",
@@ -203,7 +207,7 @@ def targets(summary: dict) -> list[Target]:
             Target("failed", "failed requests seen by a client polling from `up`: 0",
                    f"{cold['worst_failed']} (worst run)", cold["worst_failed"] == 0),
             Target("cold", "cold `make up` on a fresh volume to healthy, beside the other ways",
-                   f"{cold['returned_by']['template']:.1f} s ({others})", None),
+                   f"to healthy: {healthy}; first 200: {first}", None),
         ]  # fmt: skip
     if figures := summary["dev"]:
         rows.append(Target("edit", "edit → new code served in development < 1 s",
