@@ -10,6 +10,9 @@ threads = int(os.environ.get("WEB_THREADS", "1"))
 graceful_timeout = int(os.environ.get("GRACEFUL_TIMEOUT", "20"))
 timeout = int(os.environ.get("WORKER_TIMEOUT", "30"))
 # Heartbeat files in memory: a slow disk must not look like a hung worker.
+# /dev/shm is memory in every container runtime, and writable on a read-only
+# root filesystem (docker-compose.yml, deploy/kubernetes); /tmp is memory only
+# where a tmpfs is mounted on it.
 worker_tmp_dir = "/dev/shm"
 accesslog = "-"
 errorlog = "-"

@@ -83,14 +83,21 @@ class Stack:
             )
         return result
 
+    def make_compose(self, targets) -> str:
+        """COMPOSE for make. `prod-up` adds `-f docker-compose.yml` itself: loaded
+        twice, the file's security_opt would repeat, which Compose refuses."""
+        if "prod-up" in targets:
+            return self.compose_command.replace(" -f docker-compose.yml", "", 1)
+        return self.compose_command
+
     def make(self, *targets: str, check=True, timeout=900, **variables):
         assignments = [f"{key}={value}" for key, value in variables.items()]
-        command = ["make", *targets, f"COMPOSE={self.compose_command}", *assignments]
+        command = ["make", *targets, f"COMPOSE={self.make_compose(targets)}", *assignments]
         return self.run(command, timeout=timeout, check=check)
 
     def popen_make(self, *targets: str, log: Path) -> subprocess.Popen:
         """Start a make target in the background, its output to log (a pipe could fill)."""
-        command = ["make", *targets, f"COMPOSE={self.compose_command}"]
+        command = ["make", *targets, f"COMPOSE={self.make_compose(targets)}"]
         with log.open("w") as output:
             return subprocess.Popen(
                 command, cwd=self.path, env=self.env(), stdin=subprocess.DEVNULL,
@@ -150,6 +157,25 @@ class Stack:
                  self.images.get("MYSQL_IMAGE", "mysql:8.4"), "-c", "rm -rf /db/data"],
                 check=False,
             )  # fmt: skip
+
+
+def revision_header(message: str) -> str:
+    """The head of a hand-written revision 0002 on the bake's first, 0001: its
+    docstring, imports and identifiers. The caller adds upgrade() and downgrade()."""
+    return f'''"""{message}
+
+Revision ID: 0002
+Revises: 0001
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0002"
+down_revision = "0001"
+branch_labels = None
+depends_on = None
+'''
 
 
 def wait_until(condition, timeout: float, interval: float = 0.25, what: str = "condition"):

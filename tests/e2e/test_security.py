@@ -68,6 +68,29 @@ def test_ports_are_published_on_loopback_only(production_stack, figures):
     figures.setdefault("secrets and exposure", {})["published on"] = "127.0.0.1 only"
 
 
+def test_web_runs_read_only_without_capabilities_and_still_serves(production_stack, figures):
+    stack = production_stack
+    host = stack.inspect("web")["HostConfig"]
+    assert host["ReadonlyRootfs"] is True
+    assert host["CapDrop"] == ["ALL"]
+    assert "no-new-privileges:true" in host["SecurityOpt"]
+    # The image's files, the app's own folder included, cannot be changed...
+    for path in ("/app/written", "/usr/local/written"):
+        write = stack.compose("exec", "-T", "web", "touch", path, check=False)
+        assert write.returncode != 0 and "Read-only file system" in write.stderr, write.stderr
+    # ...while /tmp, a tmpfs, takes temporary files.
+    tmp = stack.compose("exec", "-T", "web", "sh", "-c", "echo ok >/tmp/x && cat /tmp/x")
+    assert tmp.stdout.strip() == "ok"
+    # Gunicorn's workers (heartbeat files in /dev/shm) serve a write and a read.
+    created = stack.http("POST", "/api/items", {"name": "read-only root"})
+    assert created.status == 201, created.body
+    read = stack.http("GET", f"/api/items/{created.body['id']}")
+    assert read.status == 200 and read.body["name"] == "read-only root", read.body
+    figures.setdefault("secrets and exposure", {}).update(
+        {"web's root filesystem": "read-only (/tmp: tmpfs)", "web's capabilities": "none"}
+    )
+
+
 @pytest.mark.parametrize(
     ("env", "message"),
     [("SECRET_KEY=change-me", "SECRET_KEY"), ("FLASK_DEBUG=1", "debug mode is on")],

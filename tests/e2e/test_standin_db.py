@@ -242,6 +242,34 @@ def test_restart_on_the_same_volume_skips_init_and_ignores_a_changed_password(se
     assert "skipping initialization" in logs(second)
 
 
+def test_passwords_are_read_from_file_variants_as_root_only_files(server, res, tmp_path):
+    """Docker secrets: MYSQL_ROOT_PASSWORD_FILE and MYSQL_PASSWORD_FILE, the
+    files readable by root only and ending in a newline, which is dropped."""
+    secrets = world_readable_dir(tmp_path / "secrets")
+    for secret, password in (("root", "root-secret"), ("app", "app-secret")):
+        (secrets / secret).write_text(f"{password}\n")
+        (secrets / secret).chmod(0o400)
+    env = {key: value for key, value in ENV.items() if not key.endswith("PASSWORD")}
+    env["MYSQL_ROOT_PASSWORD_FILE"] = "/run/secrets/root"
+    env["MYSQL_PASSWORD_FILE"] = "/run/secrets/app"
+    name = res.name("db")
+    start_db(server, name, res.name("vol"), env, extra=("-v", f"{secrets}:/run/secrets:ro"))
+    wait_for_tcp(name)
+    root = client(name, "root", "root-secret", "SELECT CURRENT_USER()")
+    assert root.returncode == 0, root.stderr
+
+
+def test_a_password_set_both_ways_is_refused(server, res, tmp_path):
+    secret = world_readable_dir(tmp_path / "secrets") / "app"
+    secret.write_text("app-secret\n")
+    env = {**ENV, "MYSQL_PASSWORD_FILE": "/run/secrets/app"}
+    name = res.name("db")
+    mount = ["-v", f"{secret.parent}:/run/secrets:ro"]
+    proc = docker("run", "--name", name, *mount, *env_args(env), server.image, timeout=180)
+    assert proc.returncode == 1
+    assert "both MYSQL_PASSWORD and MYSQL_PASSWORD_FILE are set" in proc.stderr
+
+
 def write_init_scripts(initdb: Path, client_name: str) -> None:
     """Write one init file of each kind; each records that it ran."""
     (initdb / "10-schema.sql").write_text(

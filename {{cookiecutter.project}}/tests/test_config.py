@@ -1,13 +1,26 @@
+import re
+
 import pytest
 from sqlalchemy.engine import make_url
 
 from {{ cookiecutter.package }} import create_app
 from {{ cookiecutter.package }}.config import (
+    ENVIRONMENTS,
     ConfigError,
     database_tls,
     database_url,
     for_environment,
+    read_secret,
 )
+
+
+@pytest.fixture
+def production(monkeypatch):
+    """APP_ENV=production, without a FLASK_DEBUG the shell may have set."""
+    monkeypatch.setenv("APP_ENV", "production")
+    monkeypatch.delenv("FLASK_DEBUG", raising=False)
+    return monkeypatch
+
 
 MYSQL_ENV = {
     "MYSQL_DATABASE": "shop",
@@ -34,6 +47,43 @@ def test_database_url_falls_back_to_local_sqlite():
     assert database_url({}).endswith("instance/local.sqlite3")
 
 
+def test_a_secret_is_read_from_its_file_without_the_trailing_newline(tmp_path):
+    secret = tmp_path / "mysql_password"
+    secret.write_text("p@ss:w/rd%\n")
+    env = {**MYSQL_ENV, "MYSQL_PASSWORD": "", "MYSQL_PASSWORD_FILE": str(secret)}
+    assert read_secret("MYSQL_PASSWORD", env) == "p@ss:w/rd%"
+    assert make_url(database_url(env)).password == "p@ss:w/rd%"
+
+
+def test_database_url_is_read_from_its_file(tmp_path):
+    secret = tmp_path / "database_url"
+    secret.write_text("sqlite:///from-a-file.sqlite3\n")
+    assert database_url({"DATABASE_URL_FILE": str(secret)}) == "sqlite:///from-a-file.sqlite3"
+
+
+def test_secret_key_is_read_from_its_file_when_the_app_is_created(tmp_path, production):
+    secret = tmp_path / "secret_key"
+    secret.write_text("k" * 32 + "\n")
+    production.setenv("SECRET_KEY", "")
+    production.setenv("SECRET_KEY_FILE", str(secret))
+    assert create_app().config["SECRET_KEY"] == "k" * 32
+
+
+def test_a_secret_set_both_ways_is_refused(tmp_path):
+    secret = tmp_path / "secret_key"
+    secret.write_text("from-the-file")
+    env = {"SECRET_KEY": "from-the-env", "SECRET_KEY_FILE": str(secret)}
+    with pytest.raises(ConfigError, match="^SECRET_KEY and SECRET_KEY_FILE are both set"):
+        read_secret("SECRET_KEY", env)
+
+
+def test_a_missing_secret_file_is_refused(tmp_path):
+    missing = tmp_path / "nowhere"
+    message = f"^MYSQL_PASSWORD_FILE={re.escape(str(missing))} cannot be read"
+    with pytest.raises(ConfigError, match=message):
+        database_url({**MYSQL_ENV, "MYSQL_PASSWORD": "", "MYSQL_PASSWORD_FILE": str(missing)})
+
+
 def test_without_a_ca_tls_is_left_to_pymysql():
     assert database_tls({}) == {}
 
@@ -53,8 +103,26 @@ def test_a_missing_ca_file_is_refused(tmp_path):
 
 
 def test_unknown_environment_is_refused():
-    with pytest.raises(ConfigError, match="APP_ENV='staging'"):
+    listed = ", ".join(ENVIRONMENTS)
+    with pytest.raises(ConfigError, match=f"APP_ENV='staging' is not one of {listed}$"):
         for_environment("staging")
+
+
+@pytest.mark.parametrize("environment", ENVIRONMENTS)
+def test_app_env_picks_the_settings(environment, production):
+    production.setenv("APP_ENV", environment)
+    production.setenv("SECRET_KEY", "x" * 32)
+    assert create_app().config["ENVIRONMENT"] == environment
+
+
+def test_settings_are_read_when_the_app_is_created_not_at_import(production):
+    production.setenv("SECRET_KEY", "set-after-import-" + "x" * 16)
+    production.setenv("DATABASE_URL", "sqlite:///set-after-import.sqlite3")
+    production.setenv("MIGRATION_LOCK_TIMEOUT", "42")
+    app = create_app()
+    assert app.config["SECRET_KEY"] == "set-after-import-" + "x" * 16
+    assert app.config["SQLALCHEMY_DATABASE_URI"] == "sqlite:///set-after-import.sqlite3"
+    assert app.config["MIGRATION_LOCK_TIMEOUT"] == 42
 
 
 @pytest.mark.parametrize("secret", ["", "change-me"])

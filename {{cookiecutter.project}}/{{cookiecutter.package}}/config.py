@@ -1,4 +1,5 @@
-"""Settings, read once from the environment: one name, one default, one place."""
+"""Settings, read from the environment when the app is created: one name, one
+default, one place. Nothing here reads the environment at import."""
 
 import os
 from pathlib import Path
@@ -8,22 +9,40 @@ from sqlalchemy.engine import URL, make_url
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 PLACEHOLDER_SECRETS = {"", "change-me"}
-ENVIRONMENTS = ("development", "production", "testing")
 
 
 class ConfigError(RuntimeError):
     """A setting makes it unsafe or impossible to start."""
 
 
+def read_secret(name: str, env=os.environ) -> str:
+    """Return the secret NAME, or the content of the file that NAME_FILE names.
+
+    Docker Swarm secrets and Kubernetes secret volumes hand secrets over as
+    files, and the official MySQL images read MYSQL_PASSWORD_FILE and the like:
+    the app takes the same convention. Trailing newlines are stripped, as the
+    database image's shell does, so one file gives both sides the same password.
+    """
+    value, path = env.get(name, ""), env.get(f"{name}_FILE", "")
+    if value and path:
+        raise ConfigError(f"{name} and {name}_FILE are both set: set only one of them")
+    if not path:
+        return value
+    try:
+        return Path(path).read_text(encoding="utf-8").rstrip("\n")
+    except OSError as error:
+        raise ConfigError(f"{name}_FILE={path} cannot be read: {error.strerror}") from None
+
+
 def database_url(env=os.environ) -> str:
     """Return DATABASE_URL, else the MySQL URL of the db service, else local SQLite."""
-    if env.get("DATABASE_URL"):
-        return env["DATABASE_URL"]
+    if url := read_secret("DATABASE_URL", env):
+        return url
     if env.get("MYSQL_DATABASE"):
         return URL.create(
             "mysql+pymysql",
             username=env.get("MYSQL_USER"),
-            password=env.get("MYSQL_PASSWORD"),
+            password=read_secret("MYSQL_PASSWORD", env),
             host=env.get("DB_HOST", "db"),
             port=int(env.get("DB_PORT", "3306")),
             database=env["MYSQL_DATABASE"],
@@ -78,51 +97,69 @@ def connect_args(url: str, env=os.environ) -> dict:
 
 
 class Config:
-    SECRET_KEY = os.environ.get("SECRET_KEY", "")
-    SQLALCHEMY_DATABASE_URI = database_url()
-    SQLALCHEMY_ENGINE_OPTIONS = {
-        # A pooled connection may have been dropped by wait_timeout or a
-        # database restart: test it before use instead of failing a request.
-        "pool_pre_ping": True,
-        # Recycle well before MySQL's wait_timeout (8 h) and proxies' idle limits.
-        "pool_recycle": int(os.environ.get("DB_POOL_RECYCLE", "280")),
-        # "connect_args" depend on the final URL: create_app adds them.
-    }
-    # Bound the request body: oversized JSON is refused with 413, not parsed.
-    MAX_CONTENT_LENGTH = 64 * 1024
-    # How long a replica waits while another one runs the migrations.
-    MIGRATION_LOCK_TIMEOUT = int(os.environ.get("MIGRATION_LOCK_TIMEOUT", "300"))
+    """Production's settings. The environment's values are read when an instance
+    is made, by create_app (Flask's from_object takes the instance): a variable
+    set before the app is created counts, whenever the module was imported."""
+
     ENVIRONMENT = "production"
     DEBUG = False
     TESTING = False
+    # Bound the request body: oversized JSON is refused with 413, not parsed.
+    MAX_CONTENT_LENGTH = 64 * 1024
 
-
-class DevelopmentConfig(Config):
-    ENVIRONMENT = "development"
-    DEBUG = True
-    SECRET_KEY = Config.SECRET_KEY or "development-only-secret"
+    def __init__(self, env=os.environ):
+        self.SECRET_KEY = read_secret("SECRET_KEY", env)
+        self.SQLALCHEMY_DATABASE_URI = database_url(env)
+        self.SQLALCHEMY_ENGINE_OPTIONS = {
+            # A pooled connection may have been dropped by wait_timeout or a
+            # database restart: test it before use instead of failing a request.
+            "pool_pre_ping": True,
+            # Recycle well before MySQL's wait_timeout (8 h) and proxies' idle limits.
+            "pool_recycle": int(env.get("DB_POOL_RECYCLE", "280")),
+            # "connect_args" depend on the final URL: create_app adds them.
+        }
+        # How long a replica waits while another one runs the migrations.
+        self.MIGRATION_LOCK_TIMEOUT = int(env.get("MIGRATION_LOCK_TIMEOUT", "300"))
 
 
 class ProductionConfig(Config):
     pass
 
 
+class DevelopmentConfig(Config):
+    ENVIRONMENT = "development"
+    DEBUG = True
+
+    def __init__(self, env=os.environ):
+        super().__init__(env)
+        self.SECRET_KEY = self.SECRET_KEY or "development-only-secret"
+
+
 class TestingConfig(Config):
     ENVIRONMENT = "testing"
     TESTING = True
-    SECRET_KEY = "testing-only-secret"
+
+    def __init__(self, env=os.environ):
+        super().__init__(env)
+        self.SECRET_KEY = "testing-only-secret"
+
+
+# The environments APP_ENV may name, each once: the settings class says its own name.
+ENVIRONMENTS = {
+    config.ENVIRONMENT: config for config in (DevelopmentConfig, ProductionConfig, TestingConfig)
+}
 
 
 def for_environment(name: str) -> type[Config]:
     """Return the settings class for APP_ENV, refusing an unknown name."""
-    classes = {
-        "development": DevelopmentConfig,
-        "production": ProductionConfig,
-        "testing": TestingConfig,
-    }
-    if name not in classes:
+    if name not in ENVIRONMENTS:
         raise ConfigError(f"APP_ENV={name!r} is not one of {', '.join(ENVIRONMENTS)}")
-    return classes[name]
+    return ENVIRONMENTS[name]
+
+
+def from_environment(env=os.environ) -> Config:
+    """The settings APP_ENV picks (production by default), read from env now."""
+    return for_environment(env.get("APP_ENV", "production"))(env)
 
 
 def check_production(config) -> None:

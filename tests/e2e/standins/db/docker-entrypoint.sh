@@ -31,6 +31,9 @@ error() {
 }
 
 # VAR from VAR_FILE (Docker secrets), or from MARIADB_VAR, like the images.
+# The file is read as root, before the switch to mysql (a secret file may be
+# root's alone); VAR_FILE is then unset, as the images do, so the re-run as
+# mysql sees VAR only and does not take it for both set.
 file_env() {
     local var=$1 file_var="${1}_FILE" mariadb_var="MARIADB_${1#MYSQL_}"
     local mariadb_file_var="${mariadb_var}_FILE"
@@ -41,6 +44,7 @@ file_env() {
     local file=${!file_var:-${!mariadb_file_var:-}}
     [[ -z $val && -n $file ]] && val=$(<"$file")
     export "$var"="$val"
+    unset "$file_var" "$mariadb_file_var"
 }
 
 setup_env() {
