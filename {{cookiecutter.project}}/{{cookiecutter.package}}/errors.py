@@ -1,6 +1,7 @@
 """Every error is a JSON body with the HTTP status: clients never parse HTML."""
 
 from flask import current_app, jsonify
+from marshmallow import Schema, fields
 from pymysql.constants import ER
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException, InternalServerError
@@ -12,8 +13,30 @@ from .cli import error_code
 OUT_OF_SPACE = {ER.DISK_FULL, ER.RECORD_FILE_FULL}
 
 
+class ErrorBody(Schema):
+    """Every error body, as the OpenAPI document declares it."""
+
+    error = fields.String(required=True, metadata={"description": "the HTTP status's name"})
+    message = fields.String(required=True, metadata={"description": "what went wrong"})
+
+
+def field_errors(messages: dict) -> str:
+    """webargs' {location: {field: [message, ...]}} as one line: "'name' is required; ..."."""
+    lines = []
+    for by_field in messages.values():
+        if not isinstance(by_field, dict):  # an error about the whole body
+            by_field = {"_schema": by_field}
+        for field, field_messages in by_field.items():
+            for message in field_messages if isinstance(field_messages, list) else [field_messages]:
+                lines.append(str(message) if field == "_schema" else f"'{field}' {message}")
+    return "; ".join(lines)
+
+
 def http_error(error: HTTPException):
-    return jsonify(error=error.name, message=error.description), error.code
+    # webargs' abort puts what a schema refused, field by field, in `data`.
+    messages = (getattr(error, "data", None) or {}).get("messages")
+    message = field_errors(messages) if messages else error.description
+    return jsonify(error=error.name, message=message), error.code
 
 
 def unexpected_error(error: InternalServerError):
@@ -33,6 +56,7 @@ def database_unavailable(error: OperationalError):
 
 
 def init_app(app) -> None:
+    # Registered after flask-smorest's own handler, which this one replaces.
     app.register_error_handler(HTTPException, http_error)
     app.register_error_handler(InternalServerError, unexpected_error)
     # SQLAlchemy wraps the driver's connection losses, timeouts and

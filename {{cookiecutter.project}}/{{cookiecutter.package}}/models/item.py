@@ -22,11 +22,3 @@ class Item(db.Model):
     created_at: Mapped[datetime] = mapped_column(
         UTCDateTime, default=utc_now, server_default=func.now()
     )
-
-    def to_dict(self) -> dict:
-        return {
-            "id": self.id,
-            "name": self.name,
-            "description": self.description,
-            "created_at": self.created_at.isoformat(),
-        }
