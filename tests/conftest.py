@@ -1,8 +1,13 @@
-"""Fixtures shared by the template's tests: real cookiecutter bakes."""
+"""Fixtures shared by the template's tests: real cookiecutter bakes, fresh databases."""
 
+import os
+import uuid
 from pathlib import Path
 
 import pytest
+from sqlalchemy import URL, create_engine, make_url, text
+
+from bakery import require
 
 
 def pytest_addoption(parser):
@@ -24,3 +29,31 @@ def bake(cookies):
         return Path(result.project_path)
 
     return bake_with
+
+
+@pytest.fixture
+def new_database():
+    """Create fresh databases on the real servers; drop them afterwards.
+
+    new_database("MYSQL_TEST_SERVER_URL") returns the URL of a new utf8mb4
+    database on the server that variable names (.ci/db-servers-up.sh starts
+    them), or skips the test when it is not set (fails with REQUIRE_MYSQL=1).
+    """
+    created = []
+
+    def create(variable: str) -> URL:
+        server = os.environ.get(variable)
+        if not server:
+            require("mysql", f"{variable} is not set (see .ci/db-servers-up.sh)")
+        name = f"template_{uuid.uuid4().hex[:12]}"
+        engine = create_engine(server)
+        with engine.begin() as connection:
+            connection.execute(text(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4"))
+        created.append((engine, name))
+        return make_url(server).set(database=name, query={"charset": "utf8mb4"})
+
+    yield create
+    for engine, name in created:
+        with engine.begin() as connection:
+            connection.execute(text(f"DROP DATABASE `{name}`"))
+        engine.dispose()

@@ -1,8 +1,11 @@
 """Every supported combination of answers bakes a clean, consistent project."""
 
 import itertools
+import json
+import os
 import re
 import shutil
+import sys
 
 import pytest
 import yaml
@@ -191,6 +194,150 @@ def test_destructive_targets_refuse_without_confirmation(bake):
     result = run(["make", "reset-db", "COMPOSE=false"], path)
     assert result.returncode != 0
     assert "refusing without confirmation" in result.stderr
+
+
+FAKE_DOCKER = """#!{python}
+# Records its arguments, a JSON list a line, and runs nothing. It answers the
+# version queries of bin/doctor; FAKE_NO_COMPOSE=1 plays a Docker without
+# the Compose v2 plugin.
+import json, os, sys
+
+args = sys.argv[1:]
+with open({log!r}, "a") as log:
+    log.write(json.dumps(args) + "\\n")
+if args[:1] == ["compose"] and os.environ.get("FAKE_NO_COMPOSE") == "1":
+    sys.exit("docker: 'compose' is not a docker command.")
+if args[:2] == ["compose", "version"]:
+    print("2.40.3")
+elif args[:1] == ["version"]:
+    print("28.5.2")
+"""
+
+
+@pytest.fixture
+def fake_make(tmp_path):
+    """Run make in a project with a fake `docker` first in PATH; return (result, its calls)."""
+    bin_dir = tmp_path / "fake-bin"
+    bin_dir.mkdir()
+    log = tmp_path / "docker-calls.jsonl"
+    docker = bin_dir / "docker"
+    docker.write_text(FAKE_DOCKER.format(python=sys.executable, log=str(log)))
+    docker.chmod(0o755)
+
+    def make(project, *args, **env):
+        log.unlink(missing_ok=True)
+        # Empty ports: bin/doctor skips its checks of this host's ports.
+        result = run(["make", *args], project, PATH=f"{bin_dir}:{os.environ['PATH']}",
+                     WEB_PORT="", DB_PUBLISHED_PORT="", **env)  # fmt: skip
+        calls = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+        return result, calls
+
+    return make
+
+
+def test_make_up_asks_compose_for_its_version_once(bake, fake_make):
+    result, calls = fake_make(bake(), "up")
+    assert result.returncode == 0, result.stderr
+    assert [call for call in calls if call[:2] == ["compose", "version"]] == [
+        ["compose", "version", "--short"]
+    ]
+    assert ["compose", "up", "--detach", "--build", "--wait", "--wait-timeout", "300"] in calls
+
+
+def test_make_up_without_compose_v2_says_what_to_install(bake, fake_make):
+    result, calls = fake_make(bake(), "up", FAKE_NO_COMPOSE="1")
+    assert result.returncode != 0
+    assert "install the Docker Compose v2 plugin" in result.stderr
+    assert not any(call[:2] == ["compose", "up"] for call in calls)
+
+
+# What the targets pass on must be exactly what was typed: quotes, $, ;,
+# backticks and $(...) included, and none of them run.
+MESSAGE = 'say "hi", it costs $5'
+HOSTILE = "it's `touch pwned` $(touch pwned); touch pwned"
+FLASK = ["compose", "run", "--rm", "--no-deps", "-e", "SKIP_MIGRATIONS=1", "web", "flask"]
+UV = ["compose", "run", "--rm", "--no-deps", "--build", "--quiet-build", "--quiet-pull", "uv"]
+# (make's arguments, the docker call they must make)
+PASSED_VALUES = [
+    (["migrate", f"m={MESSAGE}"], [*FLASK, "db", "migrate", "-m", MESSAGE]),
+    (["revision", f"m={HOSTILE}"], [*FLASK, "db", "revision", "-m", HOSTILE]),
+    (["merge"], [*FLASK, "db", "merge", "-m", "merge heads", "heads"]),
+    (["stamp", f"rev={HOSTILE}"], [*FLASK, "db", "stamp", HOSTILE]),
+    (["upgrade"], [*FLASK, "db", "upgrade", "head"]),
+    (["downgrade"], [*FLASK, "db", "downgrade", "--", "-1"]),
+    (["show", "rev=$x"], [*FLASK, "db", "show", "$x"]),
+    # Lists of arguments: split on blanks, never globbed or run.
+    (["db", "cmd=edit head; *"], [*FLASK, "db", "edit", "head;", "*"]),
+    # pytest splits PYTEST_ADDOPTS with shell quoting, and runs nothing.
+    (["test", "args=-k 'a or b' $(touch pwned)"],
+     ["compose", "run", "--rm", "--no-deps", "-e", "SKIP_MIGRATIONS=1", "-e",
+      "PYTEST_ADDOPTS=-k 'a or b' $(touch pwned)", "web", "pytest"]),
+    (["add", f"package={HOSTILE}", "group=dev"],
+     [*UV, "add", "--no-sync", "--group", "dev", HOSTILE]),
+    (["upgrade-deps", f"package={HOSTILE}"], [*UV, "lock", "--upgrade-package", HOSTILE]),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("arguments", "call"), PASSED_VALUES, ids=[arguments[0] for arguments, _ in PASSED_VALUES]
+)
+def test_values_given_to_make_reach_the_command_as_data(bake, fake_make, arguments, call):
+    project = bake()
+    result, calls = fake_make(project, *arguments)
+    assert result.returncode == 0, result.stderr
+    assert calls == [call]
+    assert not (project / "pwned").exists()
+
+
+def test_make_restore_takes_any_file_name_as_data(bake, fake_make):
+    project = bake()
+    name = "it's $(touch pwned).sql"
+    (project / name).write_text("not a dump\n")
+    result, calls = fake_make(project, "restore", f"file={name}", "confirm=yes")
+    # bin/restore got the name as typed: it names the file it refuses.
+    assert f"ERROR: {name} does not end with '-- Dump completed'" in result.stderr
+    assert calls == [] and not (project / "pwned").exists()
+
+
+FAKE_ID = """#!/bin/sh
+case "$1" in -u) echo "${FAKE_UID}" ;; -g) echo "${FAKE_GID}" ;; esac
+"""
+# The project as Compose resolves it with what the Makefile exports.
+CONFIG = "config: ; @$(COMPOSE) --profile tools config --format json"
+
+
+@pytest.mark.parametrize(
+    ("uid", "gid", "assignments", "as_root"),
+    [
+        ("1234", "5678", [], False),
+        ("0", "0", [], True),
+        ("0", "5678", [], True),
+        ("1234", "5678", ["HOST_UID=0", "HOST_GID=0"], True),
+    ],
+    ids=["user", "root", "root-uid", "root-passed"],
+)
+def test_development_containers_run_as_you_but_never_as_root(
+    bake, tmp_path, uid, gid, assignments, as_root
+):
+    project = bake()
+    if run(["docker", "compose", "version"], project).returncode != 0:
+        require("compose", "docker compose (v2) is not installed")
+    # `id` as a host user of these ids would answer.
+    bin_dir = tmp_path / "fake-bin"
+    bin_dir.mkdir()
+    (bin_dir / "id").write_text(FAKE_ID)
+    (bin_dir / "id").chmod(0o755)
+    result = run(
+        ["make", "--no-print-directory", f"--eval={CONFIG}", "config", *assignments],
+        project, PATH=f"{bin_dir}:{os.environ['PATH']}", FAKE_UID=uid, FAKE_GID=gid,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    services = json.loads(result.stdout)["services"]
+    dockerfile = (project / "Dockerfile").read_text()
+    # The image's own user, as the Dockerfile creates it.
+    ids = [re.search(rf"--{option} (\d+)", dockerfile)[1] for option in ("uid", "gid")]
+    expected = ":".join(ids) if as_root else f"{uid}:{gid}"
+    assert services["web"]["user"] == services["uv"]["user"] == expected
 
 
 def test_the_readme_documents_every_make_target(bake):

@@ -9,13 +9,11 @@ import sys
 import time
 import tomllib
 import urllib.request
-import uuid
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, make_url, text
 
-from bakery import TEMPLATE, require, run, run_baked_suite
+from bakery import TEMPLATE, run, run_baked_suite
 
 # The real servers of the template's options: MySQL 9.7 (for mysql-8.4 and
 # mysql-9.7) and MariaDB 11.8. .ci/db-servers-up.sh starts both.
@@ -23,20 +21,9 @@ SERVERS = {"mysql": "MYSQL_TEST_SERVER_URL", "mariadb": "MARIADB_TEST_SERVER_URL
 
 
 @pytest.fixture(params=SERVERS)
-def mysql_database(request):
-    """Create a fresh database on each real server; drop it afterwards."""
-    server = os.environ.get(SERVERS[request.param])
-    if not server:
-        require("mysql", f"{SERVERS[request.param]} is not set (see .ci/db-servers-up.sh)")
-    name = f"template_{uuid.uuid4().hex[:12]}"
-    engine = create_engine(server)
-    with engine.begin() as connection:
-        connection.execute(text(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4"))
-    url = make_url(server).set(database=name, query={"charset": "utf8mb4"})
-    yield url.render_as_string(hide_password=False)
-    with engine.begin() as connection:
-        connection.execute(text(f"DROP DATABASE `{name}`"))
-    engine.dispose()
+def mysql_database(request, new_database) -> str:
+    """A fresh database on each real server, dropped afterwards."""
+    return new_database(SERVERS[request.param]).render_as_string(hide_password=False)
 
 
 @pytest.mark.parametrize("example_api", ["yes", "no"])

@@ -12,25 +12,14 @@ import subprocess
 import threading
 import time
 
-from stack import wait_until
+from stack import revision_header, wait_until
 
 # Several statements with a slow one in the middle, so that a kill lands
 # half-way. SLEEP(15) also outlasts DB_READ_TIMEOUT (10 s): migrations must
 # run without the request timeouts.
-SLOW_REVISION = '''"""gadgets: a table, a slow step, a column and an index
-
-Revision ID: 0002
-Revises: 0001
-"""
-
-import sqlalchemy as sa
-from alembic import op
-
-revision = "0002"
-down_revision = "0001"
-branch_labels = None
-depends_on = None
-
+SLOW_REVISION = (
+    revision_header("gadgets: a table, a slow step, a column and an index")
+    + """
 
 def upgrade():
     op.create_table("gadgets", sa.Column("id", sa.Integer(), primary_key=True))
@@ -43,7 +32,8 @@ def downgrade():
     op.drop_index("ix_items_gadget_id", "items")
     op.drop_column("items", "gadget_id")
     op.drop_table("gadgets")
-'''
+"""
+)
 STOPPED_IN_0002 = "Upgrade stopped in revision 0002: alembic_version is still at 0001"
 
 

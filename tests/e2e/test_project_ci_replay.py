@@ -3,14 +3,10 @@ so running their steps on a bake is running what GitHub Actions would run
 (with the stand-in images, and the real server of .ci/db-servers-up.sh in
 place of the service container)."""
 
-import os
-import uuid
-
-import pytest
 import yaml
-from sqlalchemy import create_engine, make_url, text
+from sqlalchemy import create_engine, text
 
-from bakery import require, run
+from bakery import run
 
 WORKFLOW = ".github/workflows/ci.yml"
 
@@ -30,30 +26,16 @@ def test_the_stack_job_passes_on_a_fresh_clone(make_stack):
     assert "MYSQL_ROOT_PASSWORD=change-me" not in (stack.path / ".env").read_text()
 
 
-@pytest.fixture
-def server_database():
-    """A fresh database on the real MySQL server, as the job's service container makes."""
-    server = os.environ.get("MYSQL_TEST_SERVER_URL")
-    if not server:
-        require("mysql", "MYSQL_TEST_SERVER_URL is not set (see .ci/db-servers-up.sh)")
-    name = f"template_{uuid.uuid4().hex[:12]}"
-    engine = create_engine(server)
-    with engine.begin() as connection:
-        connection.execute(text(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4"))
-    yield make_url(server).set(database=name, query={"charset": "utf8mb4"})
-    with engine.begin() as connection:
-        connection.execute(text(f"DROP DATABASE `{name}`"))
-    engine.dispose()
-
-
-def test_the_test_job_passes_on_a_real_server(bake, server_database):
+def test_the_test_job_passes_on_a_real_server(bake, new_database):
     project = bake()
-    url = server_database.render_as_string(hide_password=False)
+    # A fresh database on the real MySQL server, as the job's service container makes.
+    database = new_database("MYSQL_TEST_SERVER_URL")
+    url = database.render_as_string(hide_password=False)
     for command in job_steps(project, "test"):
         result = run(["sh", "-c", command], project, timeout=900, TEST_DATABASE_URL=url)
         assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
         assert " passed" in result.stdout, result.stdout[-2000:]
     # The suite ran on the server: the migrations left their table there.
-    with create_engine(server_database).connect() as connection:
+    with create_engine(database).connect() as connection:
         tables = connection.execute(text("SHOW TABLES")).scalars().all()
     assert "alembic_version" in tables

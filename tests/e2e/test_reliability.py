@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from stack import wait_until
+from stack import revision_header, wait_until
 
 SLEEP_IN_FIRST_REVISION = """def upgrade():
     import time
@@ -118,20 +118,9 @@ def test_web_stops_with_the_cause_when_it_cannot_use_the_database(
     figures.setdefault("startup failures", {})[f"{case}: exits after (s)"] = round(seconds, 1)
 
 
-BROKEN_REVISION = '''"""a revision that fails half-way
-
-Revision ID: 0002
-Revises: 0001
-"""
-
-import sqlalchemy as sa
-from alembic import op
-
-revision = "0002"
-down_revision = "0001"
-branch_labels = None
-depends_on = None
-
+BROKEN_REVISION = (
+    revision_header("a revision that fails half-way")
+    + """
 
 def upgrade():
     op.create_table("gadgets", sa.Column("id", sa.Integer(), primary_key=True))
@@ -140,7 +129,8 @@ def upgrade():
 
 def downgrade():
     op.drop_table("gadgets")
-'''
+"""
+)
 
 
 def test_a_failed_migration_stops_web_and_a_fixed_one_starts_it(make_stack, figures):
