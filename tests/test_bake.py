@@ -348,8 +348,14 @@ def test_the_readme_documents_every_make_target(bake):
         assert f"make {target}" in readme, target
 
 
-def test_the_template_folder_is_the_only_project_folder():
-    assert (TEMPLATE / "{{cookiecutter.project}}").is_dir()
+def test_the_template_folder_is_the_only_project_folder(tmp_path):
+    # Cookiecutter renders the one top-level folder whose name is a template.
+    assert [p.name for p in TEMPLATE.iterdir() if "{{" in p.name] == ["{{cookiecutter.project}}"]
+    bake_cli = [sys.executable, "-m", "cookiecutter", "--no-input", "-o", str(tmp_path),
+                str(TEMPLATE)]  # fmt: skip
+    assert run(bake_cli, tmp_path).returncode == 0
+    (project,) = tmp_path.iterdir()  # nothing written beside the project
+    assert (project / "Makefile").is_file()
 
 
 def test_only_development_runs_the_lighter_database_settings(bake):
