@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from dotenv import dotenv_values
+
 REPO = Path(__file__).resolve().parents[1]
 BENCH = REPO / "bench"
 # Reuse the end-to-end tier's Stack (make, compose, down -v, free ports).
@@ -75,12 +77,7 @@ def bake(workdir: Path) -> Path:
 
 def dotenv(project: Path) -> dict[str, str]:
     """Read the baked .env (its fresh secrets)."""
-    pairs = {}
-    for line in (project / ".env").read_text().splitlines():
-        if "=" in line and not line.lstrip().startswith("#"):
-            key, value = line.split("=", 1)
-            pairs[key.strip()] = value.strip()
-    return pairs
+    return dotenv_values(project / ".env")
 
 
 @dataclass

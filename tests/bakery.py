@@ -1,5 +1,6 @@
 """Helpers shared by the template's tests: the template, its choices, subprocesses."""
 
+import io
 import json
 import os
 import subprocess
@@ -7,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from dotenv import dotenv_values
 
 TEMPLATE = Path(__file__).resolve().parent.parent
 DEFAULTS = json.loads((TEMPLATE / "cookiecutter.json").read_text())
@@ -18,6 +20,11 @@ def require(tier: str, reason: str) -> None:
     if os.environ.get(f"REQUIRE_{tier.upper()}") == "1":
         pytest.fail(f"REQUIRE_{tier.upper()}=1 but {reason}", pytrace=False)
     pytest.skip(reason)
+
+
+def env_values(text: str) -> dict[str, str]:
+    """The variables a .env file's text sets, read as Compose reads them (python-dotenv)."""
+    return dotenv_values(stream=io.StringIO(text))
 
 
 def run(args, cwd, timeout=600, **env) -> subprocess.CompletedProcess:

