@@ -62,7 +62,7 @@ bench: venv $(BENCH_VENV)/.installed ## Benchmark a bake, write docs/benchmarks.
 	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null 2>&1; } || \
 		echo "wrk is not installed: the Python load generator is used" >&2
-	$(BENCH_VENV)/bin/python bench/run.py $(args)
+	PYTHONPATH=tests $(BENCH_VENV)/bin/python bench/run.py $(args)
 
 clean: ## Remove the test environment and demo bakes
 	-test -d build/flask-app && $(MAKE) -C build/flask-app down

@@ -17,12 +17,12 @@ from pathlib import Path
 
 from dotenv import dotenv_values
 
+# The end-to-end tier's Stack (make, compose, down -v, free ports): tests/ is
+# on PYTHONPATH (`make bench`).
+from harness.stack import COMPOSE, Stack, free_port, wait_until
+
 REPO = Path(__file__).resolve().parents[1]
 BENCH = REPO / "bench"
-# Reuse the end-to-end tier's Stack (make, compose, down -v, free ports).
-sys.path.insert(0, str(REPO / "tests" / "e2e"))
-
-from stack import COMPOSE, Stack, free_port, wait_until  # noqa: E402
 
 # Its own project name, so its images (bench-app-web...) never replace the
 # flask-app-web images a test run on the same engine is using.

@@ -1,6 +1,6 @@
 """Benchmark a baked project on this machine; print the table, write docs/benchmarks.md.
 
-Usage: bench/.venv/bin/python bench/run.py [--quick] [--only STAGE,...] [--no-e2e]
+Usage: PYTHONPATH=tests bench/.venv/bin/python bench/run.py [--quick] [--only STAGE,...] [--no-e2e]
 (`make bench` does this after installing what it needs). See bench/README.md.
 """
 

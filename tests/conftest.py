@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import URL, create_engine, make_url, text
 
-from bakery import require
+from harness.bakery import require
 
 
 def pytest_addoption(parser):

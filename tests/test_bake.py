@@ -10,7 +10,7 @@ import sys
 import pytest
 import yaml
 
-from bakery import CHOICES, TEMPLATE, require, run
+from harness.bakery import CHOICES, TEMPLATE, require, run
 
 COMBINATIONS = [
     dict(zip(("database", "db_storage", "example_api"), values, strict=True))

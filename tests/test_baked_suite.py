@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from bakery import TEMPLATE, run, run_baked_suite
+from harness.bakery import TEMPLATE, run, run_baked_suite
 
 # The real servers of the template's options: MySQL 9.7 (for mysql-8.4 and
 # mysql-9.7) and MariaDB 11.8. .ci/db-servers-up.sh starts both.

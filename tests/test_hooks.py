@@ -7,7 +7,7 @@ import tomllib
 
 import pytest
 
-from bakery import TEMPLATE, env_values, run
+from harness.bakery import TEMPLATE, env_values, run
 
 # (answer, what the project holds). Cookiecutter renders Jinja in answers
 # before the hooks see them; what comes out is then kept as plain data.

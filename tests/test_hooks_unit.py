@@ -2,25 +2,14 @@
 files they produce for answers of our own. Real bakes (tests/test_hooks.py)
 keep proving that cookiecutter runs them."""
 
-import importlib.util
 import json
 import subprocess
 
 import pytest
 
-from bakery import DEFAULTS, TEMPLATE, env_values
-
-
-def load_hook(name: str):
-    """Import hooks/<name>.py as it is in the repository (unrendered)."""
-    spec = importlib.util.spec_from_file_location(name, TEMPLATE / "hooks" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-pre_gen = load_hook("pre_gen_project")
-post_gen = load_hook("post_gen_project")
+import post_gen_project as post_gen
+import pre_gen_project as pre_gen
+from harness.bakery import DEFAULTS, env_values
 
 # cookiecutter.json's first choices and literal defaults; the derived ones as they render.
 DEFAULT_ANSWERS = {

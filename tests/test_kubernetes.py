@@ -9,7 +9,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from bakery import require, run
+from harness.bakery import require, run
 
 OVERLAY = "deploy/kubernetes/overlays/production"
 # The oldest release whose schemas the manifests must meet; the newest the

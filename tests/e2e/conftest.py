@@ -118,7 +118,7 @@ def stack_factory(request, base: Path):
     """Yield a function that bakes a project into base and returns its Stack."""
     from cookiecutter.main import cookiecutter
 
-    from stack import Stack
+    from harness.stack import Stack
 
     standins = request.getfixturevalue("standin_images") if STANDINS else {}
     stacks = []

@@ -10,7 +10,7 @@ required by the server and verified by the app.
 
 import shlex
 
-from stack import wait_until
+from harness.stack import wait_until
 
 # Runs in the web container: one query through the app's own engine.
 APP_QUERY = """

@@ -12,7 +12,7 @@ import time
 import urllib.error
 import urllib.request
 
-from stack import free_port
+from harness.stack import free_port
 
 BREAKPOINT_SOURCE = "current = database_revisions()"
 

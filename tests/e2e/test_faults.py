@@ -12,7 +12,7 @@ import subprocess
 import threading
 import time
 
-from stack import revision_header, wait_until
+from harness.stack import revision_header, wait_until
 
 # Several statements with a slow one in the middle, so that a kill lands
 # half-way. SLEEP(15) also outlasts DB_READ_TIMEOUT (10 s): migrations must

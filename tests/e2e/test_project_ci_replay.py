@@ -6,7 +6,7 @@ place of the service container)."""
 import yaml
 from sqlalchemy import create_engine, text
 
-from bakery import run
+from harness.bakery import run
 
 WORKFLOW = ".github/workflows/ci.yml"
 

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from stack import revision_header, wait_until
+from harness.stack import revision_header, wait_until
 
 SLEEP_IN_FIRST_REVISION = """def upgrade():
     import time

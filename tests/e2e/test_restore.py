@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from stack import wait_until
+from harness.stack import wait_until
 
 EMOJI_NAME = "Tea 🍵 茶"
 # Rows added with SQL so that a dump is big enough to cut in the middle of

@@ -8,7 +8,7 @@ import os
 import re
 import time
 
-from stack import wait_until
+from harness.stack import wait_until
 
 EMOJI_NAME = "Tea 🍵 茶 𝄞"
 

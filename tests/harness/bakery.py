@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from dotenv import dotenv_values
 
-TEMPLATE = Path(__file__).resolve().parent.parent
+TEMPLATE = Path(__file__).resolve().parents[2]
 DEFAULTS = json.loads((TEMPLATE / "cookiecutter.json").read_text())
 CHOICES = {key: value for key, value in DEFAULTS.items() if isinstance(value, list)}
 
