@@ -117,13 +117,14 @@ def test_app_env_picks_the_settings(environment, production):
     assert create_app().config["ENVIRONMENT"] == environment
 
 
-def test_settings_are_read_when_the_app_is_created_not_at_import(production):
+def test_settings_are_read_when_the_app_is_created_not_at_import(production, tmp_path):
+    url = f"sqlite:///{tmp_path / 'set-after-import.sqlite3'}"
     production.setenv("SECRET_KEY", "set-after-import-" + "x" * 16)
-    production.setenv("DATABASE_URL", "sqlite:///set-after-import.sqlite3")
+    production.setenv("DATABASE_URL", url)
     production.setenv("MIGRATION_LOCK_TIMEOUT", "42")
     app = create_app()
     assert app.config["SECRET_KEY"] == "set-after-import-" + "x" * 16
-    assert app.config["SQLALCHEMY_DATABASE_URI"] == "sqlite:///set-after-import.sqlite3"
+    assert app.config["SQLALCHEMY_DATABASE_URI"] == url
     assert app.config["MIGRATION_LOCK_TIMEOUT"] == 42
 
 
