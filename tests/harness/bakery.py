@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 from dotenv import dotenv_values
 
+from harness.stack import user_environment
+
 TEMPLATE = Path(__file__).resolve().parents[2]
 DEFAULTS = json.loads((TEMPLATE / "cookiecutter.json").read_text())
 CHOICES = {key: value for key, value in DEFAULTS.items() if isinstance(value, list)}
@@ -32,7 +34,7 @@ def run(args, cwd, timeout=600, **env) -> subprocess.CompletedProcess:
     return subprocess.run(
         args,
         cwd=cwd,
-        env={**os.environ, **env},
+        env={**user_environment(), **env},
         stdin=subprocess.DEVNULL,
         capture_output=True,
         text=True,

@@ -14,6 +14,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 COMPOSE = "docker compose"
+# Set by a `make test` around the tests: a nested make would then print
+# "Entering directory" lines that a user's shell never shows.
+MAKE_RECURSION = {"MAKELEVEL", "MAKEFLAGS", "MFLAGS", "MAKEOVERRIDES"}
+
+
+def user_environment() -> dict[str, str]:
+    """This process's environment as a user's shell has it: no make recursion variables."""
+    return {name: value for name, value in os.environ.items() if name not in MAKE_RECURSION}
 
 
 def free_port() -> int:
@@ -56,7 +64,7 @@ class Stack:
 
     def env(self) -> dict[str, str]:
         return {
-            **os.environ,
+            **user_environment(),
             **self.images,
             "COMPOSE_PROJECT_NAME": self.name,
             "WEB_PORT": "" if self.web_port is None else str(self.web_port),
