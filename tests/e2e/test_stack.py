@@ -7,6 +7,7 @@ printed at the end of the run (information, never an assertion).
 import os
 import re
 import time
+import uuid
 
 from harness.stack import wait_until
 
@@ -36,6 +37,30 @@ def test_make_up_serves_health_and_the_api_and_make_test_spares_the_dev_data(mak
     assert " passed" in result.stdout
     # The tests ran on <db>_test: the development row is untouched and alone.
     assert stack.db_query("SELECT id, name FROM items") == f"{item['id']}\tTea"
+
+
+EDITED_ROUTE = """
+
+@bp.get("/health/edited")
+def edited():
+    return {{"token": "{token}"}}
+"""
+
+
+def test_an_edit_is_served_by_the_development_server_without_a_restart(make_stack):
+    stack = make_stack()
+    stack.make("up")
+    (module,) = stack.path.glob("*/health.py")
+    token = uuid.uuid4().hex
+    module.write_text(module.read_text() + EDITED_ROUTE.format(token=token))
+
+    def served() -> bool:
+        try:  # while the reloader restarts, nothing listens for a moment
+            return stack.http("GET", "/health/edited", timeout=2).body.get("token") == token
+        except OSError:
+            return False
+
+    wait_until(served, 30, 0.2, "the edited route, served by the reloaded server")
 
 
 def test_the_database_speaks_utf8mb4_end_to_end(make_stack):
