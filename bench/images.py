@@ -6,7 +6,7 @@ import subprocess
 import uuid
 from pathlib import Path
 
-from common import BENCH, PACKAGE, PROJECT, log, median, new_stack, timed
+from common import BENCH, PACKAGE, PROJECT, REPO, log, median, new_stack, timed
 
 WEB_IMAGE = f"{PROJECT}-web"
 NAIVE_IMAGE = f"{PROJECT}-naive"
@@ -39,7 +39,8 @@ def change_dependencies(project: Path, original: str, version: str) -> None:
 
 def relock(project: Path) -> None:
     """Update uv.lock after a pyproject.toml change, as `make lock` would (uv from .venv)."""
-    subprocess.run(["uv", "lock", "--quiet"], cwd=project, check=True, timeout=600)
+    uv = REPO / ".venv" / "bin" / "uv"  # the pinned uv `make venv` installs
+    subprocess.run([str(uv), "lock", "--quiet"], cwd=project, check=True, timeout=600)
 
 
 def builds(project: Path, images: dict[str, str], runs: int) -> dict:
