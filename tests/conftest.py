@@ -1,6 +1,7 @@
 """Fixtures shared by the template's tests: real cookiecutter bakes, fresh databases."""
 
 import os
+import shutil
 import uuid
 from pathlib import Path
 
@@ -19,9 +20,46 @@ def pytest_addoption(parser):
     )
 
 
+@pytest.fixture(scope="session")
+def bake_once(cookies_session):
+    """Bake each set of answers once per test run; return the shared bake's path.
+
+    A bake takes about a second and most tests read the same few, so sharing
+    them is what keeps the tiers fast. Tests never touch a shared bake: they
+    get copies from `bake`.
+    """
+    bakes: dict[tuple, Path] = {}
+
+    def bake_with(answers: dict) -> Path:
+        key = tuple(sorted(answers.items()))
+        if key not in bakes:
+            result = cookies_session.bake(extra_context=answers)
+            assert result.exit_code == 0, result.exception
+            bakes[key] = Path(result.project_path)
+        return bakes[key]
+
+    return bake_with
+
+
 @pytest.fixture
-def bake(cookies):
-    """Bake the template with some answers; fail the test if baking fails."""
+def bake(bake_once, tmp_path):
+    """Return a project baked with these answers: this test's own copy of the run's bake."""
+    copies = 0
+
+    def bake_with(**answers) -> Path:
+        nonlocal copies
+        shared = bake_once(answers)
+        copies += 1
+        copy = tmp_path / f"bake{copies}" / shared.name
+        shutil.copytree(shared, copy, symlinks=True)
+        return copy
+
+    return bake_with
+
+
+@pytest.fixture
+def fresh_bake(cookies):
+    """Bake the template now, for tests of what differs from one bake to the next."""
 
     def bake_with(**answers) -> Path:
         result = cookies.bake(extra_context=answers)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.bakery import TEMPLATE, run, run_baked_suite
+from harness.bakery import TEMPLATE, run, run_baked_suite, uv
 
 # The real servers of the template's options: MySQL 9.7 (for mysql-8.4 and
 # mysql-9.7) and MariaDB 11.8. .ci/db-servers-up.sh starts both.
@@ -101,6 +101,14 @@ def test_the_test_environment_has_the_baked_pins():
     ours = locked_versions(TEMPLATE / "uv.lock")
     assert baked and set(baked) <= set(ours), set(baked) - set(ours)
     assert {name: ours[name] for name in baked} == baked
+
+
+def test_make_local_test_runs_the_suite_without_make_local(bake):
+    uv()
+    path = bake()
+    result = run(["make", "local-test", "args=-q"], path)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert " passed" in result.stdout
 
 
 def test_make_local_serves_on_sqlite_without_docker(bake):

@@ -1,13 +1,11 @@
 """The hooks refuse bad answers cleanly and keep hostile strings as data."""
 
 import stat
-import subprocess
-import sys
 import tomllib
 
 import pytest
 
-from harness.bakery import TEMPLATE, env_values, run
+from harness.bakery import bake_cli, env_values, run
 
 # (answer, what the project holds). Cookiecutter renders Jinja in answers
 # before the hooks see them; what comes out is then kept as plain data.
@@ -24,39 +22,17 @@ HOSTILE_TEXT = [
 ]
 
 
-def bake_cli(tmp_path, *answers: str) -> subprocess.CompletedProcess:
-    """Bake through the real cookiecutter command line, as a user does."""
-    return run(
-        [sys.executable, "-m", "cookiecutter", "--no-input", "-o", str(tmp_path),
-         str(TEMPLATE), *answers],
-        tmp_path,
-    )  # fmt: skip
-
-
+# A few refusals through the real command line, one per kind of check: the
+# verdict on each answer is unit-tested in-process (tests/test_hooks_unit.py).
 @pytest.mark.parametrize(
     ("answer", "message"),
     [
+        # Derived by cookiecutter.json from the human name, then refused.
         ("project_name=!!!", "has no letter or digit to make a folder name of"),
         ("project_name=two\nlines", "project_name must be one line"),
-        ("project=My Project", "is not a valid folder name"),
-        ("project=-rf", "is not a valid folder name"),
-        ("project=app_", "is not a valid folder name"),
-        ("project=app-", "is not a valid folder name"),
-        ("project=" + "a" * 64, "is not a valid folder name"),
-        ("package=1app", "is not a valid Python package name"),
-        ("package=my-app", "is not a valid Python package name"),
         ("package=class", "is a Python keyword"),
-        ("package=flask", "would shadow a module"),
-        ("package=tests", "would shadow a module"),
-        ("package=json", "would shadow a module"),
-        ("package=" + "a" * 33, "longer than 32 characters"),
         ("web_port=0", "web_port '0' is not a port number"),
-        ("web_port=65536", "is not a port number"),
-        ("web_port=http", "is not a port number"),
-        ("db_port=-1", "db_port '-1' is not a port number"),
         ("db_port=8000", "web_port and db_port are both 8000"),
-        ("description=two\nlines", "description must be one line"),
-        ("author=" + "x" * 201, "author is longer than 200"),
     ],
 )
 def test_a_bad_answer_gets_one_clear_line_and_leaves_nothing(tmp_path, answer, message):
@@ -96,8 +72,8 @@ def test_a_project_name_with_a_path_is_refused_and_no_file_is_written(tmp_path, 
 
 
 @pytest.mark.parametrize(("text", "kept"), HOSTILE_TEXT)
-def test_hostile_free_text_is_kept_as_data(bake, text, kept):
-    path = bake(description=text, author=text)
+def test_hostile_free_text_is_kept_as_data(fresh_bake, text, kept):
+    path = fresh_bake(description=text, author=text)
     # Still valid TOML holding exactly the text, and nothing ran.
     project = tomllib.loads((path / "pyproject.toml").read_text())["project"]
     assert project["description"] == kept
@@ -106,10 +82,10 @@ def test_hostile_free_text_is_kept_as_data(bake, text, kept):
     assert not list(path.parent.rglob("pwned"))
 
 
-def test_secrets_differ_on_every_bake(bake):
+def test_secrets_differ_on_every_bake(fresh_bake):
     secrets = []
     for _ in range(2):
-        env = env_values((bake() / ".env").read_text())
+        env = env_values((fresh_bake() / ".env").read_text())
         secrets.append(
             {
                 k: v
@@ -124,8 +100,8 @@ def test_secrets_differ_on_every_bake(bake):
     assert not set(first.values()) & set(second.values())
 
 
-def test_env_is_private_and_ignored_by_git(bake):
-    path = bake()
+def test_env_is_private_and_ignored_by_git(fresh_bake):
+    path = fresh_bake()
     assert stat.S_IMODE((path / ".env").stat().st_mode) == 0o600
     run(["git", "init", "-q"], path)
     assert run(["git", "check-ignore", "-q", ".env"], path).returncode == 0

@@ -3,6 +3,7 @@
 import io
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -24,6 +25,14 @@ def require(tier: str, reason: str) -> None:
     pytest.skip(reason)
 
 
+def uv() -> str:
+    """The pinned uv that `make venv` installs into .venv; fail the test without it."""
+    path = shutil.which("uv")
+    if path is None:
+        pytest.fail("uv is not on PATH: `make venv` installs the pinned one into .venv")
+    return path
+
+
 def env_values(text: str) -> dict[str, str]:
     """The variables a .env file's text sets, read as Compose reads them (python-dotenv)."""
     return dotenv_values(stream=io.StringIO(text))
@@ -40,6 +49,15 @@ def run(args, cwd, timeout=600, **env) -> subprocess.CompletedProcess:
         text=True,
         timeout=timeout,
     )
+
+
+def bake_cli(output: Path, *answers: str) -> subprocess.CompletedProcess:
+    """Bake into output through the real cookiecutter command line, as a user does."""
+    return run(
+        [sys.executable, "-m", "cookiecutter", "--no-input", "-o", str(output),
+         str(TEMPLATE), *answers],
+        output,
+    )  # fmt: skip
 
 
 def run_baked_suite(project: Path, **env) -> subprocess.CompletedProcess:
