@@ -12,6 +12,7 @@ import time
 
 import pytest
 
+from harness.bakery import env_values
 from harness.stack import revision_header, wait_until
 
 SLEEP_IN_FIRST_REVISION = """def upgrade():
@@ -171,6 +172,9 @@ class Poller(threading.Thread):
             self.results.append((time.monotonic(), status))
             time.sleep(0.1)
 
+    def statuses_since(self, moment: float) -> list[int]:
+        return [s for t, s in self.results if t >= moment]
+
     def first(self, status: int, after: float) -> float:
         return min(t for t, s in self.results if s == status and t >= after)
 
@@ -185,6 +189,14 @@ def kill_app_connections(stack) -> None:
     ))  # fmt: skip
 
 
+def app_connections(stack) -> int:
+    """Count the server's connections of the app's user, as root sees them."""
+    user = env_values((stack.path / ".env").read_text())["MYSQL_USER"]
+    return int(stack.db_query(
+        f"SELECT COUNT(*) FROM information_schema.processlist WHERE user = '{user}'", user="root"
+    ))  # fmt: skip
+
+
 @DATABASES
 def test_web_rides_out_a_database_restart_and_idle_timeouts(make_stack, figures, database):
     stack = make_stack(production=True, database=database)
@@ -193,11 +205,13 @@ def test_web_rides_out_a_database_restart_and_idle_timeouts(make_stack, figures,
     poller = Poller(stack, "/health")
     poller.start()
     try:
-        time.sleep(1)
+        wait_until(lambda: [s for _, s in poller.results].count(200) >= 3, 30,
+                   what="/health to answer 200 before the stop")  # fmt: skip
         stopped = time.monotonic()
         stack.compose("stop", "db")
-        wait_until(lambda: poller.results[-1][1] == 503, 30, what="/health to say 503")
-        time.sleep(2)
+        # An outage web has seen, and answered, more than once.
+        wait_until(lambda: poller.statuses_since(stopped).count(503) >= 3, 30,
+                   what="/health to say 503")  # fmt: skip
         started = time.monotonic()
         stack.compose("start", "db")
         wait_until(lambda: poller.results[-1][1] == 200, 120, what="/health to recover")
@@ -212,7 +226,8 @@ def test_web_rides_out_a_database_restart_and_idle_timeouts(make_stack, figures,
     stack.db_query("SET GLOBAL wait_timeout = 2", user="root")
     kill_app_connections(stack)  # the pool's connections now have the 2 s timeout
     assert stack.http("GET", "/api/items").status == 200
-    time.sleep(4)  # longer than wait_timeout: the server drops idle connections
+    # The server drops the pool's idle connections once wait_timeout has passed.
+    wait_until(lambda: app_connections(stack) == 0, 30, what="the idle connections to be dropped")
     assert [stack.http("GET", "/api/items").status for _ in range(6)] == [200] * 6
     figures.setdefault("database restart", {}).update({
         f"{database}: outage detected after (s)": round(poller.first(503, stopped) - stopped, 2),
@@ -236,6 +251,18 @@ def slow_post(port: int, body: bytes, stop_begins: threading.Event) -> str:
         return connection.makefile("rb").readline().decode().strip()
 
 
+def a_worker_holds_a_request(stack) -> bool:
+    """Whether web has a connection on :8000 whose bytes so far a worker has read:
+    established (state 01) with an empty receive queue, in the kernel's own table."""
+    table = stack.compose("exec", "-T", "web", "cat", "/proc/net/tcp").stdout.splitlines()
+    for line in table[1:]:
+        _, local, _, state, queues = line.split()[:5]
+        receive_queue = queues.split(":")[1]
+        if local.endswith(":1F40") and state == "01" and int(receive_queue, 16) == 0:
+            return True
+    return False
+
+
 def test_stopping_web_is_graceful_and_finishes_the_request_in_flight(make_stack, figures):
     stack = make_stack(production=True)
     stack.up()
@@ -246,7 +273,7 @@ def test_stopping_web_is_graceful_and_finishes_the_request_in_flight(make_stack,
         )  # fmt: skip
     )
     client.start()
-    time.sleep(1)  # the request is being read by a worker
+    wait_until(lambda: a_worker_holds_a_request(stack), 30, what="a worker to read the request")
     started = time.monotonic()
     stop_begins.set()
     stack.compose("stop", "web")

@@ -110,11 +110,25 @@ def test_unknown_environment_is_refused():
         for_environment("staging")
 
 
+# What each environment does to the app, seen through Flask's own flags.
+BEHAVIOUR = {
+    "production": {"debug": False, "testing": False},
+    "development": {"debug": True, "testing": False},
+    "testing": {"debug": False, "testing": True},
+}
+
+
+def test_every_environment_has_its_behaviour_checked():
+    assert set(BEHAVIOUR) == set(ENVIRONMENTS)
+
+
 @pytest.mark.parametrize("environment", ENVIRONMENTS)
 def test_app_env_picks_the_settings(environment, production):
     production.setenv("APP_ENV", environment)
     production.setenv("SECRET_KEY", "x" * 32)
-    assert create_app().config["ENVIRONMENT"] == environment
+    app = create_app()
+    assert app.config["ENVIRONMENT"] == environment
+    assert {"debug": app.debug, "testing": app.testing} == BEHAVIOUR[environment]
 
 
 def test_settings_are_read_when_the_app_is_created_not_at_import(production, tmp_path):
@@ -158,10 +172,8 @@ def test_a_pooled_connection_dropped_behind_the_apps_back_is_replaced(app):
     # The pool tests the connection on checkout (pool_pre_ping) and opens a new one.
     with db.engine.connect() as connection:
         assert connection.execute(text("SELECT 1")).scalar() == 1
-    # Connections are also recycled before MySQL's default wait_timeout (8 hours).
-    assert 0 < app.config["SQLALCHEMY_ENGINE_OPTIONS"]["pool_recycle"] < 28800
-
-
-def test_development_turns_debug_on(monkeypatch):
-    monkeypatch.setenv("APP_ENV", "development")
-    assert create_app().debug is True
+    if db.engine.dialect.name == "mysql":
+        with db.engine.connect() as connection:
+            wait_timeout = connection.execute(text("SELECT @@SESSION.wait_timeout")).scalar()
+        # Connections are recycled before this server would drop them as idle.
+        assert 0 < app.config["SQLALCHEMY_ENGINE_OPTIONS"]["pool_recycle"] < wait_timeout
