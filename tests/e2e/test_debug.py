@@ -132,8 +132,8 @@ def attach_and_stop_at_a_breakpoint(dap: DapClient, stack, line: int) -> None:
     assert (frames[0]["name"], frames[0]["line"]) == ("health", line), frames[0]
     assert frames[0]["source"]["path"] == "/app/flask_app/health.py"
     # Paused: the request waits on the breakpoint, not on a timeout.
-    time.sleep(1)
-    assert not answer
+    client.join(1)
+    assert client.is_alive() and not answer
     dap.request("continue", threadId=stopped["body"]["threadId"])
     client.join(30)
     assert answer.get("status") == 200, answer
