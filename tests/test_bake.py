@@ -166,7 +166,7 @@ def test_the_entrypoint_hands_over_with_exec(bake):
     entrypoint = (bake() / "bin" / "docker-entrypoint").read_text()
     assert "set -eu" in entrypoint
     assert entrypoint.rstrip().endswith('exec "$@"')
-    assert "flask db upgrade" in entrypoint
+    assert 'flask wait-for-db --timeout "${DB_WAIT_TIMEOUT:-60}" --upgrade' in entrypoint
     assert "flask db migrate" not in entrypoint
 
 

@@ -61,6 +61,16 @@ def test_wait_for_db_returns_at_once_when_the_database_answers(app, database_url
     assert "is ready" in result.stdout
 
 
+def test_wait_for_db_with_upgrade_brings_the_schema_to_head(app, database_url):
+    """What the entrypoint runs: the wait, then `flask db upgrade`, in one process."""
+    assert flask(database_url, "db", "downgrade", "base").returncode == 0
+    result = flask(database_url, "wait-for-db", "--timeout", "5", "--upgrade")
+    assert result.returncode == 0, result.stderr
+    assert "is ready" in result.stdout
+    check = flask(database_url, "db", "check")
+    assert "No new upgrade operations detected" in check.stdout + check.stderr
+
+
 def test_wait_for_db_gives_up_after_its_deadline_saying_what_to_check():
     # Nothing listens on port 9 of this host: connection refused, retried.
     url = "mysql+pymysql://app:secret@127.0.0.1:9/app?charset=utf8mb4"

@@ -1,4 +1,5 @@
-"""`flask wait-for-db`: wait for the database, with a deadline and a clear verdict.
+"""`flask wait-for-db`: wait for the database, with a deadline and a clear verdict
+(and with --upgrade, then upgrade its schema).
 
 The loop is ours, not a retry library's: its point is the verdict, "wait on
 transient errors, stop at once on fatal ones, say which", and that is
@@ -8,6 +9,7 @@ shorter to read here than to configure.
 import time
 
 import click
+import flask_migrate
 from pymysql.constants import CR, ER
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
@@ -53,11 +55,8 @@ def try_connect() -> None:
         connection.execute(text("SELECT 1"))
 
 
-@click.command("wait-for-db")
-@click.option("--timeout", default=60.0, show_default=True, help="Seconds to wait at most.")
-@click.option("--interval", default=1.0, show_default=True, help="Seconds between tries.")
-def wait_for_db_command(timeout: float, interval: float) -> None:
-    """Wait until the database accepts the app's user, or exit non-zero saying why."""
+def wait_for_database(timeout: float, interval: float) -> None:
+    """Return once the database accepts the app's user; raise DatabaseNotReady saying why not."""
     url = db.engine.url.render_as_string(hide_password=True)
     deadline = time.monotonic() + timeout
     waiting_said = False
@@ -81,3 +80,17 @@ def wait_for_db_command(timeout: float, interval: float) -> None:
                 click.echo(f"waiting up to {timeout:g} s for database {url}: {error.orig}")
                 waiting_said = True
             time.sleep(interval)
+
+
+@click.command("wait-for-db")
+@click.option("--timeout", default=60.0, show_default=True, help="Seconds to wait at most.")
+@click.option("--interval", default=1.0, show_default=True, help="Seconds between tries.")
+@click.option("--upgrade", is_flag=True, help="Then run `flask db upgrade`, in this same process.")
+def wait_for_db_command(timeout: float, interval: float, upgrade: bool) -> None:
+    """Wait until the database accepts the app's user, or exit non-zero saying why."""
+    wait_for_database(timeout, interval)
+    if upgrade:
+        # Flask-Migrate's own `flask db upgrade`, called here because a second
+        # `flask` command would start Python and import the app again: about a
+        # second of every container start.
+        flask_migrate.upgrade()
