@@ -19,8 +19,8 @@ GAP_STEPS = {
                "web_started"),
     "wait": ("web started → `wait-for-db` says ready (a Python start)", "web_started",
              "db_said_ready"),
-    "prepare": ("ready → server listening (`flask db upgrade`, server start)", "db_said_ready",
-                "listening"),
+    "prepare": ("ready → server listening (`flask db upgrade` in the same process, server "
+                "start)", "db_said_ready", "listening"),
     "serve": ("listening → first 200", "listening", "first_good"),
 }  # fmt: skip
 

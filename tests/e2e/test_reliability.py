@@ -166,7 +166,9 @@ class Poller(threading.Thread):
     def run(self):
         while self.running:
             try:
-                status = self.stack.http("GET", self.path, timeout=5).status
+                # Longer than web's own bound (DB_CONNECT_TIMEOUT, 5 s): a 503 that
+                # took the whole connect timeout still counts as an answer.
+                status = self.stack.http("GET", self.path, timeout=15).status
             except OSError:
                 status = 0
             self.results.append((time.monotonic(), status))
