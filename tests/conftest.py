@@ -20,6 +20,13 @@ def pytest_addoption(parser):
     )
 
 
+def baked(cookies, answers: dict) -> Path:
+    """Bake with pytest-cookies (session or test scoped); fail the test if baking fails."""
+    result = cookies.bake(extra_context=answers)
+    assert result.exit_code == 0, result.exception
+    return Path(result.project_path)
+
+
 @pytest.fixture(scope="session")
 def bake_once(cookies_session):
     """Bake each set of answers once per test run; return the shared bake's path.
@@ -33,9 +40,7 @@ def bake_once(cookies_session):
     def bake_with(answers: dict) -> Path:
         key = tuple(sorted(answers.items()))
         if key not in bakes:
-            result = cookies_session.bake(extra_context=answers)
-            assert result.exit_code == 0, result.exception
-            bakes[key] = Path(result.project_path)
+            bakes[key] = baked(cookies_session, answers)
         return bakes[key]
 
     return bake_with
@@ -62,9 +67,7 @@ def fresh_bake(cookies):
     """Bake the template now, for tests of what differs from one bake to the next."""
 
     def bake_with(**answers) -> Path:
-        result = cookies.bake(extra_context=answers)
-        assert result.exit_code == 0, result.exception
-        return Path(result.project_path)
+        return baked(cookies, answers)
 
     return bake_with
 

@@ -8,9 +8,8 @@ import shutil
 import sys
 
 import pytest
-import yaml
 
-from harness.bakery import CHOICES, TEMPLATE, bake_cli, require, run
+from harness.bakery import CHOICES, TEMPLATE, bake_cli, load_compose, require, run
 
 COMBINATIONS = [
     dict(zip(("database", "db_storage", "example_api"), values, strict=True))
@@ -40,10 +39,6 @@ EXPECTED_FILES = [
     "migrations/README",
     "tests/conftest.py",
 ]
-
-
-def load_compose(project, name="docker-compose.yml") -> dict:
-    return yaml.safe_load((project / name).read_text())
 
 
 def combination_id(answers: dict) -> str:

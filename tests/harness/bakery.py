@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 from dotenv import dotenv_values
 
 from harness.stack import user_environment
@@ -31,6 +32,11 @@ def uv() -> str:
     if path is None:
         pytest.fail("uv is not on PATH: `make venv` installs the pinned one into .venv")
     return path
+
+
+def load_compose(project: Path, name: str = "docker-compose.yml") -> dict:
+    """A bake's Compose file, parsed."""
+    return yaml.safe_load((project / name).read_text())
 
 
 def env_values(text: str) -> dict[str, str]:
