@@ -31,6 +31,7 @@ EXPECTED_FILES = [
     "pyproject.toml",
     "uv.lock",
     "gunicorn.conf.py",
+    "dev_wsgi.py",
     "bin/docker-entrypoint",
     "docker/db-init/10-test-database.sh",
     "migrations/alembic.ini",
@@ -161,8 +162,18 @@ def test_the_entrypoint_hands_over_with_exec(bake):
     entrypoint = (bake() / "bin" / "docker-entrypoint").read_text()
     assert "set -eu" in entrypoint
     assert entrypoint.rstrip().endswith('exec "$@"')
-    assert 'flask wait-for-db --timeout "${DB_WAIT_TIMEOUT:-60}" --upgrade' in entrypoint
+    # gunicorn waits and migrates in its master; anything else waits here.
+    assert "gunicorn) ;;" in entrypoint
+    assert "flask wait-for-db --upgrade" in entrypoint
     assert "flask db migrate" not in entrypoint
+
+
+def test_the_server_prepares_before_it_listens(bake):
+    """gunicorn's on_starting hook runs before the socket is bound: it must migrate."""
+    config = (bake() / "gunicorn.conf.py").read_text()
+    on_starting = config[config.index("def on_starting(") :].split("\ndef ")[0]
+    assert "startup.prepare(app, upgrade)" in on_starting
+    assert "preload_app = not DEVELOPMENT" in config
 
 
 def test_scripts_are_executable(bake):

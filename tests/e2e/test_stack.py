@@ -4,6 +4,7 @@ Each test is one scenario with its own Compose project; its wall time is
 printed at the end of the run (information, never an assertion).
 """
 
+import http.client
 import os
 import re
 import time
@@ -95,19 +96,33 @@ def test_the_db_healthcheck_stays_unhealthy_while_the_init_server_runs(make_stac
         # A socket ping passes now (the naive healthcheck); the baked one must not.
         assert stack.inspect("db")["State"]["Health"]["Status"] != "healthy"
         assert run_db_healthcheck(stack).returncode != 0, "healthy during the first init"
-        db_healthy_seen = False
-        while up.poll() is None:
-            db_healthy_seen |= stack.inspect("db")["State"]["Health"]["Status"] == "healthy"
-            web = stack.compose("ps", "-q", "web").stdout.strip()
-            if web and not db_healthy_seen:
-                state = stack.run(["docker", "inspect", "-f", "{{.State.Running}}", web]).stdout
-                assert state.strip() != "true", "web started before db was healthy"
+        # web starts beside db, but its server listens only once the real
+        # server answers the app's user and the schema is migrated.
+        while temporary_server_answers(stack):
+            assert not listening(stack.web_port), "web listened during the first init"
             time.sleep(0.2)
     finally:
         up.wait(timeout=600)
     assert up.returncode == 0, log.read_text()[-4000:]
     assert run_db_healthcheck(stack).returncode == 0
     assert "init process done" in stack.logs("db").lower()
+
+
+def listening(port: int) -> bool:
+    """True when the server answers HTTP at all (any status) on the published port.
+
+    A TCP connect is no test: Docker's proxy accepts on the host's port and
+    closes when nothing listens in the container.
+    """
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+    try:
+        connection.request("GET", "/health/live")
+        connection.getresponse()
+        return True
+    except (OSError, http.client.HTTPException):
+        return False
+    finally:
+        connection.close()
 
 
 def temporary_server_answers(stack) -> bool:

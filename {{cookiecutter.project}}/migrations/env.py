@@ -19,7 +19,9 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.pool import NullPool
 
 config = context.config
-fileConfig(config.config_file_name)
+# Alembic's loggers from alembic.ini, leaving the server's own alone: the server
+# migrates in its master (gunicorn.conf.py), and its loggers exist already.
+fileConfig(config.config_file_name, disable_existing_loggers=False)
 logger = logging.getLogger("alembic.env")
 
 target_db = current_app.extensions["migrate"].db

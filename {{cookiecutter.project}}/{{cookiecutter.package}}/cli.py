@@ -1,96 +1,18 @@
 """`flask wait-for-db`: wait for the database, with a deadline and a clear verdict
-(and with --upgrade, then upgrade its schema).
-
-The loop is ours, not a retry library's: its point is the verdict, "wait on
-transient errors, stop at once on fatal ones, say which", and that is
-shorter to read here than to configure.
+(and with --upgrade, then upgrade its schema): startup.py's start-up, for
+anything the image runs that is not the server (bin/docker-entrypoint).
 """
 
-import time
-
 import click
-import flask_migrate
-from pymysql.constants import CR, ER
-from sqlalchemy import text
-from sqlalchemy.exc import OperationalError
+from flask import current_app
 
-from .extensions import db
-
-# Errors that retrying cannot fix, and what to check.
-FATAL_ERRORS = {
-    # A user without global rights gets this, not BAD_DB_ERROR, for a missing database.
-    ER.DBACCESS_DENIED_ERROR: (
-        "unknown database, or one MYSQL_USER has no rights on: check MYSQL_DATABASE "
-        "in .env (the database and its user are created at first init only)"
-    ),
-    ER.ACCESS_DENIED_ERROR: (
-        "access denied: MYSQL_USER/MYSQL_PASSWORD in .env differ from those the database "
-        "was initialised with (they are read at first init only; see README, 'Access denied')"
-    ),
-    ER.BAD_DB_ERROR: (
-        "unknown database: MYSQL_DATABASE in .env names a database the server does not have"
-    ),
-    # PyMySQL never falls back to plain text when TLS is required.
-    CR.CR_SSL_CONNECTION_ERROR: (
-        "TLS is required (DB_SSL_CA is set) but the server does not offer it: "
-        "turn TLS on in the database server, or unset DB_SSL_CA"
-    ),
-}
-
-
-class DatabaseNotReady(click.ClickException):
-    """Exit status 1 with one `ERROR:` line, as every command of the project says it."""
-
-    def show(self, file=None) -> None:
-        click.echo(f"ERROR: {self.format_message()}", file=file, err=True)
-
-
-def error_code(error: OperationalError) -> int | None:
-    args = getattr(error.orig, "args", ())
-    return args[0] if args and isinstance(args[0], int) else None
-
-
-def try_connect() -> None:
-    with db.engine.connect() as connection:
-        connection.execute(text("SELECT 1"))
-
-
-def wait_for_database(timeout: float, interval: float) -> None:
-    """Return once the database accepts the app's user; raise DatabaseNotReady saying why not."""
-    url = db.engine.url.render_as_string(hide_password=True)
-    deadline = time.monotonic() + timeout
-    waiting_said = False
-    while True:
-        try:
-            try_connect()
-            click.echo(f"database {url} is ready")
-            return
-        except OperationalError as error:
-            code = error_code(error)
-            if code in FATAL_ERRORS:
-                message = f"cannot use database {url}: {FATAL_ERRORS[code]}"
-                raise DatabaseNotReady(message) from error
-            if time.monotonic() >= deadline:
-                raise DatabaseNotReady(
-                    f"database {url} did not answer within {timeout:g} s "
-                    f"(last error: {error.orig}); check that the db service is running "
-                    "and healthy (`make ps`, `make logs`) and that DB_HOST/DB_PORT are right"
-                ) from error
-            if not waiting_said:
-                click.echo(f"waiting up to {timeout:g} s for database {url}: {error.orig}")
-                waiting_said = True
-            time.sleep(interval)
+from .startup import prepare
 
 
 @click.command("wait-for-db")
-@click.option("--timeout", default=60.0, show_default=True, help="Seconds to wait at most.")
-@click.option("--interval", default=1.0, show_default=True, help="Seconds between tries.")
+@click.option("--timeout", type=float, help="Seconds to wait at most  [default: DB_WAIT_TIMEOUT]")
+@click.option("--interval", default=0.1, show_default=True, help="Seconds between tries.")
 @click.option("--upgrade", is_flag=True, help="Then run `flask db upgrade`, in this same process.")
-def wait_for_db_command(timeout: float, interval: float, upgrade: bool) -> None:
+def wait_for_db_command(timeout: float | None, interval: float, upgrade: bool) -> None:
     """Wait until the database accepts the app's user, or exit non-zero saying why."""
-    wait_for_database(timeout, interval)
-    if upgrade:
-        # Flask-Migrate's own `flask db upgrade`, called here because a second
-        # `flask` command would start Python and import the app again: about a
-        # second of every container start.
-        flask_migrate.upgrade()
+    prepare(current_app, upgrade, timeout, interval)

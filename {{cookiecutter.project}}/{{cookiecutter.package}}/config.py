@@ -120,6 +120,11 @@ class Config:
         }
         # How long a replica waits while another one runs the migrations.
         self.MIGRATION_LOCK_TIMEOUT = int(env.get("MIGRATION_LOCK_TIMEOUT", "300"))
+        # How long the start waits for the database (startup.py). It covers a
+        # first init: the server starts beside the database, not after it.
+        self.DB_WAIT_TIMEOUT = float(env.get("DB_WAIT_TIMEOUT") or 120)
+        # 1: the server does not run `flask db upgrade` at start (a release job does).
+        self.SKIP_MIGRATIONS = env.get("SKIP_MIGRATIONS", "0") == "1"
 
 
 class ProductionConfig(Config):
@@ -129,6 +134,10 @@ class ProductionConfig(Config):
 class DevelopmentConfig(Config):
     ENVIRONMENT = "development"
     DEBUG = True
+    # Debug mode would hand an unexpected error to the server, which answers
+    # with a page of its own: errors.py answers in JSON here too, and Flask
+    # logs the traceback (`make logs`).
+    PROPAGATE_EXCEPTIONS = False
 
     def __init__(self, env=os.environ):
         super().__init__(env)

@@ -6,7 +6,7 @@ from pymysql.constants import ER
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
-from .cli import error_code
+from .startup import error_code
 
 # MySQL errors that mean the server has no room left for a write
 # (InnoDB's is RECORD_FILE_FULL, 1114: "The table ... is full").
