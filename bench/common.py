@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import http.client
+import json
 import os
+import re
 import shlex
 import statistics
 import subprocess
@@ -52,10 +54,12 @@ def timed(function, *args, **kwargs) -> float:
 
 
 def images() -> dict[str, str]:
-    """Return PYTHON_IMAGE, MYSQL_IMAGE (and UV_IMAGE): from the environment, else the stand-ins."""
+    """Return PYTHON_IMAGE, MYSQL_IMAGE (and UV_IMAGE, MARIADB_IMAGE): from the environment,
+    else the stand-ins."""
     if os.environ.get("PYTHON_IMAGE") and os.environ.get("MYSQL_IMAGE"):
-        # UV_IMAGE unset: the Dockerfile's pinned default.
-        names = ("PYTHON_IMAGE", "MYSQL_IMAGE", "UV_IMAGE")
+        # UV_IMAGE unset: the Dockerfile's pinned default; MARIADB_IMAGE unset:
+        # the MariaDB bake's own (images_for).
+        names = ("PYTHON_IMAGE", "MYSQL_IMAGE", "UV_IMAGE", "MARIADB_IMAGE")
         return {name: os.environ[name] for name in names if os.environ.get(name)}
     script = REPO / "tests" / "e2e" / "standins" / "build.py"
     output = subprocess.run(
@@ -64,14 +68,26 @@ def images() -> dict[str, str]:
     return dict(line.split("=", 1) for line in output.splitlines() if "=" in line)
 
 
-def bake(workdir: Path) -> Path:
-    """Bake the template with its defaults (project bench-app) into workdir."""
+def images_for(images_: dict[str, str], database: str) -> dict[str, str]:
+    """The images a bake of this database option runs on: MYSQL_IMAGE is its server."""
+    chosen = {name: image for name, image in images_.items() if name != "MARIADB_IMAGE"}
+    if database.startswith("mariadb"):
+        if "MARIADB_IMAGE" in images_:
+            chosen["MYSQL_IMAGE"] = images_["MARIADB_IMAGE"]
+        else:
+            chosen.pop("MYSQL_IMAGE", None)  # the bake's own pin (mariadb:11.8)
+    return chosen
+
+
+def bake(workdir: Path, **answers: str) -> Path:
+    """Bake the template into workdir: its defaults (project bench-app) but for answers."""
     from cookiecutter.main import cookiecutter
 
     workdir.mkdir(parents=True, exist_ok=True)
     path = cookiecutter(
-        str(REPO), no_input=True, output_dir=str(workdir), extra_context={"project": PROJECT}
-    )
+        str(REPO), no_input=True, output_dir=str(workdir),
+        extra_context={"project": PROJECT, **answers},
+    )  # fmt: skip
     return Path(path)
 
 
@@ -92,8 +108,12 @@ class BenchStack(Stack):
         return f"{COMPOSE} {flags}".strip()
 
     def env(self) -> dict[str, str]:
-        # What the baked Makefile exports, for the compose calls made without make.
-        return {**super().env(), "HOST_UID": str(os.getuid()), "HOST_GID": str(os.getgid())}
+        # What the baked Makefile exports, for the compose calls made without make;
+        # BENCH_PROJECT names the bake's images in compose/prestart.yml.
+        return {
+            **super().env(), "HOST_UID": str(os.getuid()), "HOST_GID": str(os.getgid()),
+            "BENCH_PROJECT": self.path.name,
+        }  # fmt: skip
 
 
 def new_stack(project: Path, images_: dict[str, str], files=()) -> BenchStack:
@@ -215,6 +235,25 @@ def docker_time(stamp: str) -> float:
         zone = tail[len(digits) :]
         stamp = f"{head}.{digits[:6]}{zone}"
     return datetime.fromisoformat(stamp).timestamp()
+
+
+def started_at(stack: BenchStack, service: str) -> float:
+    """When a service's container last started, in epoch seconds (Docker's clock)."""
+    state = json.loads(stack.run(["docker", "inspect", stack.container_id(service)]).stdout)[0]
+    return docker_time(state["State"]["StartedAt"])
+
+
+MEMORY_UNITS = {"B": 1e-6, "KiB": 1024 / 1e6, "MiB": 2**20 / 1e6, "GiB": 2**30 / 1e6}
+
+
+def memory_mb(container: str) -> float:
+    """Memory in use as `docker stats` counts it (page cache left out), in MB."""
+    usage = subprocess.run(
+        ["docker", "stats", "--no-stream", "--format", "{{.MemUsage}}", container],
+        capture_output=True, text=True, check=True,
+    ).stdout.split("/")[0].strip()  # fmt: skip
+    number, unit = re.fullmatch(r"([\d.]+)\s*([A-Za-z]+)", usage).groups()
+    return float(number) * MEMORY_UNITS[unit]
 
 
 def log_events(stack: BenchStack, service: str) -> list[tuple[float, str]]:

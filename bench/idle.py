@@ -4,16 +4,13 @@ development stack (`make up`) and the production file alone."""
 
 from __future__ import annotations
 
-import re
-import subprocess
 import time
 from pathlib import Path
 
-from common import log, new_stack
+from common import log, memory_mb, new_stack
 
 MODES = {"development": (), "production": ("docker-compose.yml",)}
 SETTLE_SECONDS = 10  # the first-start work (InnoDB's purge, imports) out of the window
-MEMORY_UNITS = {"B": 1e-6, "KiB": 1024 / 1e6, "MiB": 2**20 / 1e6, "GiB": 2**30 / 1e6}
 
 
 def cpu_seconds(container_id: str) -> float:
@@ -31,16 +28,6 @@ def cpu_seconds(container_id: str) -> float:
             usage = dict(line.split() for line in (group / "cpu.stat").read_text().splitlines())
             return int(usage["usage_usec"]) / 1e6
     raise RuntimeError(f"no cgroup CPU counter for container {container_id[:12]}")
-
-
-def memory_mb(container_id: str) -> float:
-    """Memory in use as `docker stats` counts it (page cache left out), in MB."""
-    usage = subprocess.run(
-        ["docker", "stats", "--no-stream", "--format", "{{.MemUsage}}", container_id],
-        capture_output=True, text=True, check=True,
-    ).stdout.split("/")[0].strip()  # fmt: skip
-    number, unit = re.fullmatch(r"([\d.]+)\s*([A-Za-z]+)", usage).groups()
-    return float(number) * MEMORY_UNITS[unit]
 
 
 def idle(project: Path, images_: dict[str, str], seconds: int) -> dict:

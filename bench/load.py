@@ -3,7 +3,8 @@
 gunicorn as configured (the image's CMD), `flask run` (the seeds' server) and
 a bare WSGI function answering the same query (bench/bare_wsgi.py) under the
 same gunicorn settings: the first ratio is what the server choice buys, the
-second what the framework costs.
+second what the framework costs. Each server's container memory is read while
+it is loaded: gunicorn's is the production web container's, workers included.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import threading
 import time
 from pathlib import Path
 
-from common import BENCH, free_port, get, log, new_stack, post_json, wait_until
+from common import BENCH, free_port, get, log, memory_mb, new_stack, post_json, wait_until
 
 # A browser-sized crowd: enough to keep both workers busy, few enough that
 # latency measures serving, not waiting in the accept queue.
@@ -104,6 +105,20 @@ def one_off(stack, name: str, port: int, command: list[str], *options: str) -> N
     )  # fmt: skip
 
 
+def loaded(loader, container: str, port: int, seconds: float) -> dict:
+    """Load one server; read its container's memory (docker stats) halfway through,
+    once: more reads would take CPU from the server being measured."""
+    memory: dict[str, float] = {}
+    reader = threading.Timer(seconds / 2, lambda: memory.update(mb=memory_mb(container)))
+    reader.start()
+    try:
+        figures = loader(port, PATH, seconds)
+    finally:
+        reader.cancel()  # a load that failed early: no read
+        reader.join()
+    return {**figures, "memory_mb": memory.get("mb")}
+
+
 def start_servers(stack) -> dict[str, tuple[str | None, int]]:
     """Start flask run and the bare WSGI function beside gunicorn; return name, port of each."""
     flask_port, bare_port = free_port(), free_port()
@@ -141,11 +156,16 @@ def load(project: Path, images: dict[str, str], runs: int, seconds: float) -> di
             raise RuntimeError(f"the servers answer {PATH} differently: {answers}")
         for _, port in servers.values():
             loader(port, PATH, 2)  # warm-up: imports, pools, first connections
+        # gunicorn is the stack's own web container; the others are named one-offs.
+        containers = {server: name or stack.container_id("web")
+                      for server, (name, _) in servers.items()}  # fmt: skip
         results: dict[str, list[dict]] = {server: [] for server in servers}
         for run in range(runs):
             for server, (_, port) in servers.items():
-                results[server].append(loader(port, PATH, seconds))
-                log(f"load {server} {run + 1}/{runs}: {results[server][-1]['rps']:.0f} req/s")
+                results[server].append(loaded(loader, containers[server], port, seconds))
+                figures = results[server][-1]
+                log(f"load {server} {run + 1}/{runs}: {figures['rps']:.0f} req/s, "
+                    f"{figures['memory_mb'] or float('nan'):.0f} MB")  # fmt: skip
         return {"generator": name, "seconds": seconds, "connections": CONNECTIONS,
                 "path": PATH, "runs": results}  # fmt: skip
     finally:

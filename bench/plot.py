@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from coldstart import APPROACHES
+from coldstart import APPROACHES, DATABASES
 from common import median
 from figures import by_approach
 
@@ -22,16 +22,23 @@ def representative(runs: list[dict]) -> dict:
 
 
 def plot(results: dict, path: Path) -> None:
-    """Draw each approach's polling client: one dot per request, by outcome, over time."""
+    """Draw each database's and approach's polling client: one dot per request, by outcome,
+    over time."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    groups = {a: runs for a, runs in by_approach(results).items() if runs}
-    figure, axes = plt.subplots(len(groups), 1, figsize=(10, 1.5 + 1.3 * len(groups)),
-                                sharex=True, squeeze=False)  # fmt: skip
-    for axis, (approach, runs) in zip(axes[:, 0], groups.items(), strict=True):
+    groups = {
+        (database, approach): runs
+        for database in DATABASES
+        for approach, runs in by_approach(results, database).items()
+        if runs
+    }
+    height = 1.5 + 1.3 * len(groups)  # inches
+    figure, axes = plt.subplots(len(groups), 1, figsize=(10, height), sharex=True,
+                                squeeze=False)  # fmt: skip
+    for axis, ((database, approach), runs) in zip(axes[:, 0], groups.items(), strict=True):
         run = representative(runs)
         for outcome, (color, label) in OUTCOME_STYLE.items():
             times = [t for t, o in run["samples"] if o == outcome]
@@ -41,14 +48,14 @@ def plot(results: dict, path: Path) -> None:
                          label="db accepts TCP")  # fmt: skip
         axis.set_yticks([])
         axis.set_title(
-            f"{APPROACHES[approach]}: first 200 at {run['first_good']:.1f} s, "
-            f"{run['failed']} failed, {run['refused']} unanswered",
+            f"{DATABASES[database][1]}, {APPROACHES[approach]}: first 200 at "
+            f"{run['first_good']:.1f} s, {run['failed']} failed, {run['refused']} unanswered",
             fontsize=9, loc="left",
         )  # fmt: skip
     axes[-1, 0].set_xlabel("seconds since `up` was issued (one mark per request, every 100 ms)")
     handles, labels = axes[0, 0].get_legend_handles_labels()
     figure.legend(handles, labels, loc="lower center", ncol=4, fontsize=8, frameon=False)
     figure.suptitle("Cold start: what a client polling GET /api/items sees", fontsize=11)
-    figure.tight_layout(rect=(0, 0.06, 1, 1))
+    figure.tight_layout(rect=(0, 0.6 / height, 1, 1))  # the legend's strip: 0.6 inch
     figure.savefig(path, dpi=110)
     plt.close(figure)
