@@ -3,27 +3,28 @@
 The same query and the same JSON as the baked app's list endpoint (first page,
 20 items, ordered by id), from a plain WSGI function on PyMySQL, served by the
 same gunicorn settings in the same image. What the app costs beyond this is
-what Flask, SQLAlchemy and its pool cost. One connection per worker process,
-opened on first use: a sync worker serves one request at a time.
+what Flask, SQLAlchemy and its pool cost. One connection per thread, opened
+on first use: a PyMySQL connection serves one query at a time, and gunicorn's
+gthread workers serve a request per thread.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import threading
 from datetime import UTC
 
 import pymysql
 
 QUERY = "SELECT id, name, description, created_at FROM items ORDER BY id LIMIT %s OFFSET %s"
 LIMIT, OFFSET = 20, 0
-_connection = None
+_local = threading.local()
 
 
 def connection() -> pymysql.Connection:
-    global _connection
-    if _connection is None:
-        _connection = pymysql.connect(
+    if getattr(_local, "connection", None) is None:
+        _local.connection = pymysql.connect(
             host=os.environ.get("DB_HOST", "db"),
             port=int(os.environ.get("DB_PORT", "3306")),
             user=os.environ["MYSQL_USER"],
@@ -31,7 +32,7 @@ def connection() -> pymysql.Connection:
             database=os.environ["MYSQL_DATABASE"],
             autocommit=True,
         )
-    return _connection
+    return _local.connection
 
 
 def items() -> list[dict]:
