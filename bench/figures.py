@@ -278,7 +278,7 @@ def idle_targets(figures: dict) -> list[Target]:
             Target("db_memory", "idle database memory in development ≤ 250 MB",
                    f"{db:.0f} MB (production file: {production['memory_db_mb']:.0f} MB)",
                    db <= 250),
-            Target("web_memory", "web memory, 2 workers, idle (production)",
+            Target("web_memory", "web memory, 2 workers of 4 threads, idle (production)",
                    f"{production['memory_web_mb']:.0f} MB", None),
         ]  # fmt: skip
     return rows
