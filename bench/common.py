@@ -246,6 +246,23 @@ def started_at(stack: BenchStack, service: str) -> float:
 MEMORY_UNITS = {"B": 1e-6, "KiB": 1024 / 1e6, "MiB": 2**20 / 1e6, "GiB": 2**30 / 1e6}
 
 
+def cpu_seconds(container_id: str) -> float:
+    """CPU time the container's processes have used, from its cgroup (v1 or v2)."""
+    v1 = Path(f"/sys/fs/cgroup/cpuacct/docker/{container_id}/cpuacct.usage")
+    if v1.exists():
+        return int(v1.read_text()) / 1e9
+    root = Path("/sys/fs/cgroup")
+    # cgroup v2: the cgroupfs driver's path, then systemd's
+    for group in (
+        root / "docker" / container_id,
+        root / "system.slice" / f"docker-{container_id}.scope",
+    ):
+        if (group / "cpu.stat").exists():
+            usage = dict(line.split() for line in (group / "cpu.stat").read_text().splitlines())
+            return int(usage["usage_usec"]) / 1e6
+    raise RuntimeError(f"no cgroup CPU counter for container {container_id[:12]}")
+
+
 def memory_mb(container: str) -> float:
     """Memory in use as `docker stats` counts it (page cache left out), in MB."""
     usage = subprocess.run(

@@ -199,6 +199,9 @@ def load(results: dict) -> dict | None:
             "errors": sum(r["errors"] for r in runs),
             # Its container's memory halfway through the load (absent from older results).
             "memory": median(r.get("memory_mb") for r in runs),
+            # CPU milliseconds per request (absent from older results).
+            "server_cpu": median(r.get("server_cpu_ms") for r in runs),
+            "db_cpu": median(r.get("db_cpu_ms") for r in runs),
             "ratio": ratio(figures, "gunicorn", server),
         }
         for server, runs in figures["runs"].items()

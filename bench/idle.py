@@ -7,27 +7,10 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from common import log, memory_mb, new_stack
+from common import cpu_seconds, log, memory_mb, new_stack
 
 MODES = {"development": (), "production": ("docker-compose.yml",)}
 SETTLE_SECONDS = 10  # the first-start work (InnoDB's purge, imports) out of the window
-
-
-def cpu_seconds(container_id: str) -> float:
-    """CPU time the container's processes have used, from its cgroup (v1 or v2)."""
-    v1 = Path(f"/sys/fs/cgroup/cpuacct/docker/{container_id}/cpuacct.usage")
-    if v1.exists():
-        return int(v1.read_text()) / 1e9
-    root = Path("/sys/fs/cgroup")
-    # cgroup v2: the cgroupfs driver's path, then systemd's
-    for group in (
-        root / "docker" / container_id,
-        root / "system.slice" / f"docker-{container_id}.scope",
-    ):
-        if (group / "cpu.stat").exists():
-            usage = dict(line.split() for line in (group / "cpu.stat").read_text().splitlines())
-            return int(usage["usage_usec"]) / 1e6
-    raise RuntimeError(f"no cgroup CPU counter for container {container_id[:12]}")
 
 
 def idle(project: Path, images_: dict[str, str], seconds: int) -> dict:

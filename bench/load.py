@@ -5,6 +5,8 @@ a bare WSGI function answering the same query (bench/bare_wsgi.py) under the
 same gunicorn settings: the first ratio is what the server choice buys, the
 second what the framework costs. Each server's container memory is read while
 it is loaded: gunicorn's is the production web container's, workers included.
+CPU per request (the server's container and the database's, from their
+cgroups) says where the time goes, steadier than req/s on a shared machine.
 """
 
 from __future__ import annotations
@@ -18,7 +20,17 @@ import threading
 import time
 from pathlib import Path
 
-from common import BENCH, free_port, get, log, memory_mb, new_stack, post_json, wait_until
+from common import (
+    BENCH,
+    cpu_seconds,
+    free_port,
+    get,
+    log,
+    memory_mb,
+    new_stack,
+    post_json,
+    wait_until,
+)
 
 # A browser-sized crowd: enough to keep both workers busy, few enough that
 # latency measures serving, not waiting in the accept queue.
@@ -105,18 +117,32 @@ def one_off(stack, name: str, port: int, command: list[str], *options: str) -> N
     )  # fmt: skip
 
 
-def loaded(loader, container: str, port: int, seconds: float) -> dict:
+def loaded(loader, container: str, database: str, port: int, seconds: float) -> dict:
     """Load one server; read its container's memory (docker stats) halfway through,
-    once: more reads would take CPU from the server being measured."""
+    once: more reads would take CPU from the server being measured. The CPU the
+    server's container and the database's used, per request served."""
     memory: dict[str, float] = {}
     reader = threading.Timer(seconds / 2, lambda: memory.update(mb=memory_mb(container)))
+    before = cpu_seconds(container), cpu_seconds(database)
     reader.start()
     try:
         figures = loader(port, PATH, seconds)
     finally:
         reader.cancel()  # a load that failed early: no read
         reader.join()
-    return {**figures, "memory_mb": memory.get("mb")}
+    after = cpu_seconds(container), cpu_seconds(database)
+    requests = max(1.0, figures["rps"] * seconds)
+    server_ms, database_ms = ((a - b) * 1000 / requests for a, b in zip(after, before, strict=True))
+    return {**figures, "memory_mb": memory.get("mb"),
+            "server_cpu_ms": server_ms, "db_cpu_ms": database_ms}  # fmt: skip
+
+
+def container_id(name: str) -> str:
+    """A container's full id, which its cgroup is named after."""
+    return subprocess.run(
+        ["docker", "inspect", "--format", "{{.Id}}", name],
+        capture_output=True, text=True, check=True,
+    ).stdout.strip()  # fmt: skip
 
 
 def start_servers(stack) -> dict[str, tuple[str | None, int]]:
@@ -157,14 +183,16 @@ def load(project: Path, images: dict[str, str], runs: int, seconds: float) -> di
         for _, port in servers.values():
             loader(port, PATH, 2)  # warm-up: imports, pools, first connections
         # gunicorn is the stack's own web container; the others are named one-offs.
-        containers = {server: name or stack.container_id("web")
+        containers = {server: container_id(name) if name else stack.container_id("web")
                       for server, (name, _) in servers.items()}  # fmt: skip
+        database = stack.container_id("db")
         results: dict[str, list[dict]] = {server: [] for server in servers}
         for run in range(runs):
             for server, (_, port) in servers.items():
-                results[server].append(loaded(loader, containers[server], port, seconds))
+                results[server].append(loaded(loader, containers[server], database, port, seconds))
                 figures = results[server][-1]
                 log(f"load {server} {run + 1}/{runs}: {figures['rps']:.0f} req/s, "
+                    f"{figures['server_cpu_ms']:.2f} ms CPU per request, "
                     f"{figures['memory_mb'] or float('nan'):.0f} MB")  # fmt: skip
         return {"generator": name, "seconds": seconds, "connections": CONNECTIONS,
                 "path": PATH, "runs": results}  # fmt: skip

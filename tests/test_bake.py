@@ -172,7 +172,7 @@ def test_the_server_prepares_before_it_listens(bake):
     """gunicorn's on_starting hook runs before the socket is bound: it must migrate."""
     config = (bake() / "gunicorn.conf.py").read_text()
     on_starting = config[config.index("def on_starting(") :].split("\ndef ")[0]
-    assert "startup.prepare(app, upgrade)" in on_starting
+    assert "startup.prepare(create_app())" in on_starting
     assert "preload_app = not DEVELOPMENT" in config
 
 

@@ -52,12 +52,8 @@ def on_starting(server):
     """Wait for the database and migrate, before the socket is bound."""
     from {{ cookiecutter.package }} import create_app, startup
 
-    app = create_app()
-    upgrade = not app.config["SKIP_MIGRATIONS"]
-    if not upgrade:
-        server.log.info("SKIP_MIGRATIONS=1: not running flask db upgrade")
     try:
-        startup.prepare(app, upgrade)
+        startup.prepare(create_app())
     except startup.DatabaseNotReady as error:
         error.show()
         sys.exit(1)

@@ -71,6 +71,17 @@ def test_wait_for_db_with_upgrade_brings_the_schema_to_head(app, database_url):
     assert "No new upgrade operations detected" in check.stdout + check.stderr
 
 
+def test_skip_migrations_leaves_the_schema_to_a_release_step(app, database_url):
+    """What a one-off command (`make flask`) and the replicas of a release job do."""
+    assert flask(database_url, "db", "downgrade", "base").returncode == 0
+    result = flask(database_url, "wait-for-db", "--upgrade", SKIP_MIGRATIONS="1")
+    assert result.returncode == 0, result.stderr
+    assert "SKIP_MIGRATIONS=1: not running flask db upgrade" in result.stdout
+    current = flask(database_url, "db", "current")
+    assert "(head)" not in current.stdout, current.stdout
+    assert flask(database_url, "db", "upgrade").returncode == 0  # for the fixture's clean-up
+
+
 def test_wait_for_db_gives_up_after_its_deadline_saying_what_to_check():
     # Nothing listens on port 9 of this host: connection refused, retried.
     url = "mysql+pymysql://app:secret@127.0.0.1:9/app?charset=utf8mb4"

@@ -114,6 +114,11 @@ class Config:
             # A pooled connection may have been dropped by wait_timeout or a
             # database restart: test it before use instead of failing a request.
             "pool_pre_ping": True,
+            # The pool's own rollback when a connection comes back is a second
+            # round trip for nothing: every way this app returns one (the
+            # session closed at the end of a request, a `with engine.connect()`
+            # block) has rolled its transaction back already.
+            "pool_reset_on_return": None,
             # Recycle well before MySQL's wait_timeout (8 h) and proxies' idle limits.
             "pool_recycle": int(env.get("DB_POOL_RECYCLE", "280")),
             # "connect_args" depend on the final URL: create_app adds them.

@@ -4,7 +4,7 @@ The server runs this in its master before it binds its socket
 (gunicorn.conf.py), so nothing listens on a schema that is not ready and no
 client ever sees a 5xx from a start. Anything else run in the image (a
 one-off `flask` command, `make debug`, the Kubernetes migration Job) runs it
-through `flask wait-for-db [--upgrade]` (cli.py, bin/docker-entrypoint).
+through `flask wait-for-db --upgrade` (cli.py, bin/docker-entrypoint).
 
 The wait is ours, not a retry library's: its point is the verdict, "wait on
 transient errors, stop at once on fatal ones, say which", and that is
@@ -21,6 +21,10 @@ from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 
 from .extensions import db
+
+# Seconds between tries while the database starts: a refused connection costs
+# next to nothing, and the first good one decides when the app can serve.
+POLL_INTERVAL = 0.1
 
 # Errors that retrying cannot fix, and what to check.
 FATAL_ERRORS = {
@@ -88,19 +92,21 @@ def wait_for_database(timeout: float, interval: float) -> None:
             time.sleep(interval)
 
 
-def prepare(app: Flask, upgrade: bool, timeout: float | None = None, interval: float = 0.1):
+def prepare(
+    app: Flask, upgrade: bool = True, timeout: float | None = None, interval: float = POLL_INTERVAL
+) -> None:
     """Wait for the database (DB_WAIT_TIMEOUT unless timeout is given), then, if
-    upgrade, run Flask-Migrate's `flask db upgrade`: under env.py's MySQL lock, so
-    replicas starting together cannot apply a revision twice. Never `migrate`:
-    revisions are written by developers and committed. A failed upgrade raises,
-    so the caller stops instead of serving the wrong schema.
-
-    The poll is short (interval, 0.1 s): a refused connection costs next to
-    nothing, and the first good one decides when the app can serve.
+    upgrade and not SKIP_MIGRATIONS, run Flask-Migrate's `flask db upgrade`:
+    under env.py's MySQL lock, so replicas starting together cannot apply a
+    revision twice. Never `migrate`: revisions are written by developers and
+    committed. A failed upgrade raises, so the caller stops instead of serving
+    the wrong schema.
     """
     with app.app_context():
         wait_for_database(app.config["DB_WAIT_TIMEOUT"] if timeout is None else timeout, interval)
-        if upgrade:
+        if upgrade and app.config["SKIP_MIGRATIONS"]:
+            click.echo("SKIP_MIGRATIONS=1: not running flask db upgrade")
+        elif upgrade:
             flask_migrate.upgrade()
         # Close the pool's connections: the server forks its workers next,
         # and a connection must never be shared by two processes.
