@@ -18,6 +18,8 @@ def flask(database_url: str, *args: str, **env) -> subprocess.CompletedProcess:
         "DATABASE_URL": database_url,
         "FLASK_APP": "{{ cookiecutter.package }}",
         "FLASK_SKIP_DOTENV": "1",
+        # `make test` runs with SKIP_MIGRATIONS=1; these tests choose their own.
+        "SKIP_MIGRATIONS": "0",
         **env,
     }
     return subprocess.run(
