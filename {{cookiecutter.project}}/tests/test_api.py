@@ -159,3 +159,5 @@ def test_wrong_method_gets_a_json_405(client):
     response = client.delete(ITEMS)
     assert response.status_code == 405
     assert response.is_json
+    # RFC 9110: a 405 names the methods the resource has.
+    assert set(response.headers["Allow"].split(", ")) >= {"GET", "POST"}

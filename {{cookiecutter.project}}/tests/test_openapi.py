@@ -2,7 +2,7 @@
 {%- if cookiecutter.example_api == "yes" %}
 
 And true to the API: schemathesis fuzzes every operation from it, with
-valid and invalid input.
+valid and invalid input, and applies every check it has.
 """
 {%- else %}"""
 {%- endif %}
@@ -11,12 +11,6 @@ import pytest
 {%- if cookiecutter.example_api == "yes" %}
 import schemathesis
 from hypothesis import HealthCheck, settings
-from schemathesis.checks import not_a_server_error
-from schemathesis.specs.openapi.checks import (
-    content_type_conformance,
-    response_schema_conformance,
-    status_code_conformance,
-)
 {%- endif %}
 
 from {{ cookiecutter.package }} import create_app
@@ -39,6 +33,19 @@ def app_for(environment: str):
 @pytest.mark.parametrize(("environment", "status"), [("development", 200), ("testing", 404)])
 def test_the_docs_page_is_served_in_development_only(environment, status):
     assert app_for(environment).test_client().get("/api/docs").status_code == status
+
+
+@pytest.mark.parametrize(("environment", "links"), [
+    ("development", {"health", "openapi", "docs"}),
+    ("testing", {"health", "openapi"}),
+])  # fmt: skip
+def test_the_first_page_names_the_app_and_where_to_go(environment, links):
+    client = app_for(environment).test_client()
+    page = client.get("/").get_json()
+    assert page["name"] == "{{ cookiecutter.project }}"
+    assert set(page["links"]) == links
+    for url in page["links"].values():
+        assert client.get(url).status_code != 404, url
 {%- if cookiecutter.example_api == "yes" %}
 
 
@@ -58,14 +65,9 @@ schema = schemathesis.openapi.from_wsgi(DOCUMENT, app_for("testing"))
     suppress_health_check=list(HealthCheck),
 )
 def test_the_api_keeps_to_its_openapi_document(case, app):
-    # No 5xx, and every answer is one the document declares, in its shape.
-    case.call_and_validate(
-        app=app,
-        checks=[
-            not_a_server_error,
-            status_code_conformance,
-            content_type_conformance,
-            response_schema_conformance,
-        ],
-    )
+    # Every check schemathesis has, in each of its phases for single calls
+    # (examples, coverage, fuzzing): no 5xx; every answer one the document
+    # declares, in its shape; bad input refused and good input accepted; the
+    # headers HTTP requires (Allow on a 405).
+    case.call_and_validate(app=app)
 {%- endif %}

@@ -3,7 +3,7 @@
 from flask import Flask
 
 # `models` imports every model module, so the migrations see every table.
-from . import {% if cookiecutter.example_api == "yes" %}api, {% endif %}config, errors, extensions, health, models, openapi  # noqa: F401
+from . import {% if cookiecutter.example_api == "yes" %}api, {% endif %}config, errors, extensions, health, index, models, openapi  # noqa: F401
 from .cli import wait_for_db_command
 
 
@@ -25,6 +25,7 @@ def create_app(test_config=None) -> Flask:
     openapi.init_app(app)
     errors.init_app(app)  # after openapi: its error bodies replace flask-smorest's
     app.register_blueprint(health.bp)
+    app.register_blueprint(index.bp)
 {%- if cookiecutter.example_api == "yes" %}
     openapi.spec.register_blueprint(api.bp)  # served, and described in the OpenAPI document
 {%- endif %}

@@ -36,7 +36,11 @@ def http_error(error: HTTPException):
     # webargs' abort puts what a schema refused, field by field, in `data`.
     messages = (getattr(error, "data", None) or {}).get("messages")
     message = field_errors(messages) if messages else error.description
-    return jsonify(error=error.name, message=message), error.code
+    # Keep the headers HTTP requires of the answer (Allow on a 405,
+    # WWW-Authenticate on a 401, Retry-After on a 429 or 503); the body is
+    # JSON now, so the exception's HTML Content-Type goes.
+    headers = [(name, value) for name, value in error.get_headers() if name != "Content-Type"]
+    return jsonify(error=error.name, message=message), error.code, headers
 
 
 def unexpected_error(error: InternalServerError):
