@@ -34,6 +34,17 @@ def test_the_workflow_passes_actionlint(project):
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def test_the_workflow_passes_zizmor(project):
+    """The GitHub Actions auditor, offline, as its users run it: actions pinned
+    to commits, no credentials left behind, least permissions."""
+    zizmor = shutil.which("zizmor")
+    if zizmor is None:
+        require("lint", "zizmor is not installed (make venv)")
+    result = run([zizmor, "--offline", WORKFLOW], project)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "No findings" in result.stdout + result.stderr, result.stdout + result.stderr
+
+
 def test_every_step_of_the_workflow_is_a_make_target(project):
     targets = make_targets(project)
     for name, job in workflow(project)["jobs"].items():
