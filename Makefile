@@ -10,9 +10,9 @@ help: ## List the targets
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | \
 		awk 'BEGIN {FS = ":.*## "}; {printf "  make %-12s %s\n", $$1, $$2}'
 
-# uv, pinned: the template side's one mention of its version (the baked
-# Dockerfile's UV_IMAGE has the baked side's; tests/test_bake.py keeps the two equal).
-UV_VERSION := 0.13.9
+# uv, pinned: cookiecutter.json's __uv_version, the release the baked
+# Dockerfile and CI render too (one value for both sides).
+UV_VERSION := $(shell python3 -c 'import json; print(json.load(open("cookiecutter.json"))["__uv_version"])')
 
 # The test group exactly as uv.lock has it (--locked: fail if the lock no
 # longer matches pyproject.toml); --inexact keeps pip and uv in the venv.

@@ -4,6 +4,7 @@ files of unchosen options, say what next."""
 import json
 import os
 import secrets
+import shlex
 import subprocess
 from pathlib import Path
 
@@ -84,6 +85,16 @@ def remove_unchosen_files(project: Path, answers: dict) -> None:
         (project / pattern.format(package=answers["package"])).unlink()
 
 
+def folder_from_shell(project: Path) -> str:
+    """The project's folder as the user's shell reaches it: its name when
+    cookiecutter ran in its parent, else its full path (`-o DIR`). Hooks run
+    inside the new folder; PWD is still the shell's."""
+    shell = os.environ.get("PWD")
+    if shell and Path(shell).resolve() == project.parent.resolve():
+        return shlex.quote(project.name)
+    return shlex.quote(str(project))
+
+
 def main() -> int:
     answers = json.loads(ANSWERS_JSON)
     project = Path.cwd()
@@ -92,7 +103,7 @@ def main() -> int:
     remove_unchosen_files(project, answers)
     print(
         f"\nBaked {project.name}. Next:\n"
-        f"  cd {project.name}\n"
+        f"  cd {folder_from_shell(project)}\n"
         "  make up       # build, start, wait until healthy\n"
         "  make help     # every other command\n"
     )

@@ -103,3 +103,13 @@ def test_a_github_shorthand_is_recorded_as_its_url():
     assert post_gen.template_source("gh:acme/flask-template") == (
         "https://github.com/acme/flask-template.git"
     )
+
+
+def test_the_hint_names_the_folder_as_the_shell_reaches_it(tmp_path, monkeypatch):
+    project = tmp_path / "out dir" / "my-shop"
+    project.mkdir(parents=True)
+    monkeypatch.setenv("PWD", str(project.parent))
+    assert post_gen.folder_from_shell(project) == "my-shop"
+    # cookiecutter -o "out dir": run from elsewhere, the full path.
+    monkeypatch.setenv("PWD", str(tmp_path))
+    assert post_gen.folder_from_shell(project) == f"'{project}'"

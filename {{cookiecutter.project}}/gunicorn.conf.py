@@ -32,8 +32,9 @@ bind = f"0.0.0.0:{os.environ.get('PORT', '8000')}"
 workers = int(os.environ.get("WEB_CONCURRENCY") or 2)
 threads = int(os.environ.get("WEB_THREADS") or 4)
 preload_app = not DEVELOPMENT
-# Below the container's stop_grace_period (30 s), so in-flight requests finish
-# before Docker would send SIGKILL.
+# Below the container's stop_grace_period (docker-compose.yml) and the pod's
+# terminationGracePeriodSeconds (deploy/kubernetes), so in-flight requests
+# finish before SIGKILL.
 graceful_timeout = int(os.environ.get("GRACEFUL_TIMEOUT", "20"))
 timeout = int(os.environ.get("WORKER_TIMEOUT", "30"))
 # Heartbeat files in memory: a slow disk must not look like a hung worker.

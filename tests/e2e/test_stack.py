@@ -184,12 +184,12 @@ def test_the_migration_loop_of_the_seeds_works_with_make(make_stack):
     new_id = revision.read_text().split("revision = ")[1].split("\n")[0].strip("'\"")
 
     stack.make("upgrade")
-    assert new_id in stack.make("history").stdout
-    assert f"{new_id} (head)" in stack.make("current").stdout
+    assert new_id in stack.make("db", cmd="history").stdout
+    assert f"{new_id} (head)" in stack.make("db", cmd="current").stdout
     assert stack.db_query("SHOW TABLES LIKE 'widgets'") == "widgets"
 
     stack.make("downgrade")
-    assert "0001" in stack.make("current").stdout
+    assert "0001" in stack.make("db", cmd="current").stdout
     assert stack.db_query("SHOW TABLES LIKE 'widgets'") == ""
 
     stack.make("upgrade")

@@ -43,8 +43,8 @@ def database_url(env=os.environ) -> str:
             "mysql+pymysql",
             username=env.get("MYSQL_USER"),
             password=read_secret("MYSQL_PASSWORD", env),
-            host=env.get("DB_HOST", "db"),
-            port=int(env.get("DB_PORT", "3306")),
+            host=env.get("DB_HOST") or "db",
+            port=int(env.get("DB_PORT") or 3306),
             database=env["MYSQL_DATABASE"],
             query={"charset": "utf8mb4"},
         ).render_as_string(hide_password=False)
@@ -124,7 +124,7 @@ class Config:
             # "connect_args" depend on the final URL: create_app adds them.
         }
         # How long a replica waits while another one runs the migrations.
-        self.MIGRATION_LOCK_TIMEOUT = int(env.get("MIGRATION_LOCK_TIMEOUT", "300"))
+        self.MIGRATION_LOCK_TIMEOUT = int(env.get("MIGRATION_LOCK_TIMEOUT") or 300)
         # How long the start waits for the database (startup.py). It covers a
         # first init: the server starts beside the database, not after it.
         self.DB_WAIT_TIMEOUT = float(env.get("DB_WAIT_TIMEOUT") or 120)

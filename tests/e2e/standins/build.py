@@ -37,9 +37,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 DB_CONTEXT = HERE / "db"
 HOST_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
-# The baked Dockerfile names the uv release (its one place); the stand-in follows it.
-BAKED_DOCKERFILE = HERE.parents[2] / "{{cookiecutter.project}}" / "Dockerfile"
-UV_IMAGE_ARG = re.compile(r"^ARG UV_IMAGE=ghcr\.io/astral-sh/uv:(\S+)$", re.M)
+# cookiecutter.json names the uv release the bakes use; the stand-in follows it.
+COOKIECUTTER_JSON = HERE.parents[2] / "cookiecutter.json"
 LOCK_FILE = Path(tempfile.gettempdir()) / "e2e-standins.lock"
 # Bump when the rootfs recipe below changes in a way the hashed inputs miss.
 RECIPE_VERSION = "2"
@@ -140,11 +139,8 @@ def digest(*parts: bytes | str) -> str:
 
 
 def uv_version() -> str:
-    """Return the uv release the baked Dockerfile pins."""
-    match = UV_IMAGE_ARG.search(BAKED_DOCKERFILE.read_text())
-    if match is None:
-        raise StandinError(f"no `ARG UV_IMAGE=ghcr.io/astral-sh/uv:X.Y.Z` in {BAKED_DOCKERFILE}")
-    return match.group(1)
+    """Return the uv release the bakes pin (their Dockerfile's UV_IMAGE)."""
+    return json.loads(COOKIECUTTER_JSON.read_text())["__uv_version"]
 
 
 def uv_image() -> str:
