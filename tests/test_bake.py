@@ -367,14 +367,6 @@ def test_development_containers_run_as_you_but_never_as_root(
     assert services["web"]["user"] == services["uv"]["user"] == expected
 
 
-def test_the_readme_documents_every_make_target(bake):
-    path = bake()
-    readme = (path / "README.md").read_text()
-    targets = re.findall(r"^([a-z-]+):.*## ", (path / "Makefile").read_text(), re.MULTILINE)
-    for target in targets:
-        assert f"make {target}" in readme, target
-
-
 def test_the_template_folder_is_the_only_project_folder(tmp_path):
     # Cookiecutter renders the one top-level folder whose name is a template.
     assert [p.name for p in TEMPLATE.iterdir() if "{{" in p.name] == ["{{cookiecutter.project}}"]
