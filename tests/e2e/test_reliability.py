@@ -79,7 +79,11 @@ def test_without_the_lock_the_same_replicas_collide(make_stack, figures):
     env_py.write_text(env_py.read_text().replace(locked, unlocked))
     scale_web(stack, 3)
     exited = [c for c in web_containers(stack) if c["State"]["Status"] == "exited"]
-    assert upgrade_runs(stack) > 1, "without the lock the replicas did not race"
+    # Replicas that find the database ready together race either for
+    # alembic's own version table (one crashes before "Running upgrade") or
+    # for the revision's tables (it runs more than once).
+    duplicates = re.findall(r"Table '\w+' already exists", stack.logs("web"))
+    assert upgrade_runs(stack) > 1 or duplicates, "without the lock the replicas did not race"
     assert exited, "a replica survived a duplicate CREATE TABLE"
     figures.setdefault("replicas", {}).update(
         {
