@@ -1,10 +1,11 @@
-"""Write the project's private .env and its provenance (.cruft.json), drop
-files of unchosen options, say what next."""
+"""Write the project's private .env and its provenance (.cruft.json), start
+its git repository, say what next. (A file of an unchosen option is never
+written: its name renders empty, which cookiecutter skips.)"""
 
 import json
 import os
-import secrets
 import shlex
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -15,31 +16,10 @@ from cookiecutter.repository import expand_abbreviations, is_repo_url
 # file unrendered and call its functions with answers of their own.
 ANSWERS_JSON = r"""{{ cookiecutter | tojson }}"""
 
-# The only values in .env.example that must never be shared between projects.
-SECRET_VARIABLES = ("SECRET_KEY", "MYSQL_PASSWORD", "MYSQL_ROOT_PASSWORD")
-EXAMPLE_API_FILES = (
-    "{package}/api.py",
-    "{package}/models/item.py",
-    "migrations/versions/0001_create_items.py",
-    "tests/test_api.py",
-)
-
-
-def env_with_fresh_secrets(example: str) -> str:
-    """Return the .env.example text with every secret replaced by a random one."""
-    lines = []
-    for line in example.splitlines():
-        name, sep, _ = line.partition("=")
-        if sep and name in SECRET_VARIABLES:
-            line = f"{name}={secrets.token_urlsafe(32)}"
-        lines.append(line)
-    return "\n".join(lines) + "\n"
-
 
 def write_env(project: Path) -> None:
-    env = project / ".env"
-    env.write_text(env_with_fresh_secrets((project / ".env.example").read_text()))
-    env.chmod(0o600)
+    """.env with fresh secrets, by the project's own writer (`make env` runs it too)."""
+    subprocess.run(["sh", "bin/new-env"], cwd=project, check=True, stdout=subprocess.DEVNULL)
 
 
 def template_commit(repo_dir: str) -> str | None:
@@ -60,9 +40,10 @@ def template_source(template: str) -> str:
     return str((Path(os.environ.get("PWD", ".")) / template).resolve())
 
 
-def write_provenance(project: Path, context: dict) -> None:
+def write_provenance(project: Path, context: dict) -> str:
     """Record the template's source, commit and the answers, as cruft does,
-    so that `make template-update` can merge the template's later changes."""
+    so that `make template-update` can merge the template's later changes.
+    Return the source recorded."""
     answers = {key: value for key, value in context.items() if not key.startswith("_")}
     answers["_template"] = source = template_source(context["_template"])
     provenance = {
@@ -76,13 +57,39 @@ def write_provenance(project: Path, context: dict) -> None:
         "skip": [".env", "backups", "instance", ".venv"],
     }
     (project / ".cruft.json").write_text(json.dumps(provenance, indent=2) + "\n")
+    return source
 
 
-def remove_unchosen_files(project: Path, answers: dict) -> None:
-    if answers["example_api"] == "yes":
-        return
-    for pattern in EXAMPLE_API_FILES:
-        (project / pattern.format(package=answers["package"])).unlink()
+def start_git_repository(project: Path) -> bool:
+    """`git init` on main, as `uv init` and `cargo new` do: CI, pre-commit and
+    `make template-update` work on a repository. Not inside another work tree
+    (a monorepo keeps its own); no commit: the first one is the user's."""
+    if shutil.which("git") is None:
+        return False
+    inside = subprocess.run(
+        ["git", "-C", str(project.parent), "rev-parse", "--is-inside-work-tree"],
+        capture_output=True,
+    )
+    if inside.returncode == 0:
+        return False
+    subprocess.run(["git", "init", "--quiet", "--initial-branch=main"], cwd=project, check=True)
+    return True
+
+
+def next_steps(project: Path, repository: bool, template: str) -> str:
+    lines = [f"\nBaked {project.name}. Next:", f"  cd {folder_from_shell(project)}"]
+    if repository:
+        lines.append('  git add -A && git commit -m "Bake"   # the repository is new and empty')
+    lines += [
+        "  make up       # build, start, wait until healthy",
+        "  make help     # every other command",
+    ]
+    if not is_repo_url(template):
+        lines += [
+            f"\n.cruft.json names the template by its path on this machine ({template}):",
+            "`make template-update` works here; for a team, put the template's URL there.",
+        ]
+    return "\n".join(lines) + "\n"
 
 
 def folder_from_shell(project: Path) -> str:
@@ -99,14 +106,8 @@ def main() -> int:
     answers = json.loads(ANSWERS_JSON)
     project = Path.cwd()
     write_env(project)
-    write_provenance(project, answers)
-    remove_unchosen_files(project, answers)
-    print(
-        f"\nBaked {project.name}. Next:\n"
-        f"  cd {folder_from_shell(project)}\n"
-        "  make up       # build, start, wait until healthy\n"
-        "  make help     # every other command\n"
-    )
+    template = write_provenance(project, answers)
+    print(next_steps(project, start_git_repository(project), template))
     return 0
 
 

@@ -103,7 +103,6 @@ def test_secrets_differ_on_every_bake(fresh_bake):
 def test_env_is_private_and_ignored_by_git(fresh_bake):
     path = fresh_bake()
     assert stat.S_IMODE((path / ".env").stat().st_mode) == 0o600
-    run(["git", "init", "-q"], path)
     assert run(["git", "check-ignore", "-q", ".env"], path).returncode == 0
     assert run(["git", "check-ignore", "-q", ".env.example"], path).returncode == 1
     assert ".env" in (path / ".dockerignore").read_text().splitlines()
@@ -122,3 +121,18 @@ def test_the_folder_package_and_database_derive_from_the_project_name(
     assert (project / package / "__init__.py").is_file()
     assert f"MYSQL_DATABASE={package}\n" in (project / ".env").read_text()
     assert (project / "README.md").read_text().startswith(f"# {name}\n")
+
+
+def test_the_bake_is_a_new_repository_on_main_with_the_first_commit_left_to_you(tmp_path):
+    assert bake_cli(tmp_path).returncode == 0
+    project = tmp_path / "flask-app"
+    branch = run(["git", "symbolic-ref", "--short", "HEAD"], project)
+    assert branch.stdout.strip() == "main", branch.stderr
+    assert run(["git", "rev-parse", "--verify", "-q", "HEAD"], project).returncode == 1
+    assert run(["git", "status", "--porcelain", "--untracked-files=all"], project).stdout
+
+
+def test_a_bake_inside_a_work_tree_leaves_the_repository_to_it(tmp_path):
+    assert run(["git", "init", "-q"], tmp_path).returncode == 0
+    assert bake_cli(tmp_path).returncode == 0
+    assert not (tmp_path / "flask-app" / ".git").exists()

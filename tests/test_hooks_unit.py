@@ -9,7 +9,7 @@ import pytest
 
 import post_gen_project as post_gen
 import pre_gen_project as pre_gen
-from harness.bakery import DEFAULTS, env_values
+from harness.bakery import DEFAULTS
 
 # cookiecutter.json's first choices and literal defaults; the derived ones as they render.
 DEFAULT_ANSWERS = {
@@ -71,15 +71,6 @@ def test_each_answer_gets_its_verdict(changes, message):
         assert found and message in found[0], found
 
 
-def test_fresh_secrets_replace_exactly_the_secret_variables():
-    example = "# comment\nSECRET_KEY=change-me\nMYSQL_USER=app\nMYSQL_PASSWORD=change-me\n"
-    first, second = (post_gen.env_with_fresh_secrets(example) for _ in range(2))
-    assert first != second
-    lines = env_values(first)
-    assert lines["MYSQL_USER"] == "app" and "# comment" in first
-    assert len(lines["SECRET_KEY"]) >= 32 and lines["SECRET_KEY"] != lines["MYSQL_PASSWORD"]
-
-
 def test_provenance_names_the_template_its_commit_and_the_answers(tmp_path):
     template = tmp_path / "template"
     subprocess.run(["git", "init", "-q", str(template)], check=True)
@@ -113,3 +104,12 @@ def test_the_hint_names_the_folder_as_the_shell_reaches_it(tmp_path, monkeypatch
     # cookiecutter -o "out dir": run from elsewhere, the full path.
     monkeypatch.setenv("PWD", str(tmp_path))
     assert post_gen.folder_from_shell(project) == f"'{project}'"
+
+
+def test_the_hint_says_to_commit_a_new_repository_and_where_the_template_is_recorded(tmp_path):
+    project = tmp_path / "my-shop"
+    local = post_gen.next_steps(project, True, "/home/me/template")
+    assert 'git add -A && git commit -m "Bake"' in local
+    assert ".cruft.json names the template by its path on this machine (/home/me/template)" in local
+    remote = post_gen.next_steps(project, False, "https://github.com/acme/flask-template.git")
+    assert "git add" not in remote and ".cruft.json" not in remote
