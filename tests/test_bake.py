@@ -170,6 +170,19 @@ def test_the_entrypoint_hands_over_with_exec(bake):
     assert "flask db migrate" not in entrypoint
 
 
+@pytest.mark.parametrize(("setting", "passed"), [("", None), ("3", "3")])
+def test_an_empty_web_concurrency_means_the_default(bake, tmp_path, setting, passed):
+    """gunicorn reads WEB_CONCURRENCY itself and fails on an empty one: the
+    entrypoint leaves it unset, so gunicorn.conf.py's default holds."""
+    probe = tmp_path / "gunicorn"  # what the entrypoint execs, as a probe of its environment
+    probe.write_text('#!/bin/sh\necho "WEB_CONCURRENCY=${WEB_CONCURRENCY-unset}"\n')
+    probe.chmod(0o755)
+    path = bake()
+    result = run(["sh", "bin/docker-entrypoint", "gunicorn"], path,
+                 PATH=f"{tmp_path}:{os.environ['PATH']}", WEB_CONCURRENCY=setting)  # fmt: skip
+    assert result.stdout.strip() == f"WEB_CONCURRENCY={passed or 'unset'}", result.stderr
+
+
 def test_the_server_prepares_before_it_listens(bake):
     """gunicorn's on_starting hook runs before the socket is bound: it must migrate."""
     config = (bake() / "gunicorn.conf.py").read_text()
