@@ -1,6 +1,11 @@
-"""Fixtures: an app on the test database, with the schema built by the migrations."""
+"""Fixtures. Every app is made with the testing settings (config.TestingConfig
+owns their values) on a database URL: the test database with the schema built
+by the migrations (`app`), any URL (`make_app`), or a database that cannot
+answer (`unreachable_app`). `flask` runs the command line as a developer does."""
 
 import os
+import subprocess
+import sys
 
 import pytest
 from flask_migrate import upgrade
@@ -8,6 +13,11 @@ from sqlalchemy import delete
 
 from {{ cookiecutter.package }} import config, create_app
 from {{ cookiecutter.package }}.extensions import db
+
+
+def pytest_configure():
+    # Before the test modules are collected: one of them builds an app then.
+    os.environ["APP_ENV"] = "testing"
 
 
 def test_database_url(tmp_path_factory) -> str:
@@ -27,15 +37,25 @@ def database_url(tmp_path_factory) -> str:
 
 
 @pytest.fixture
-def app(database_url):
-    app = create_app(
-        {
-            "ENVIRONMENT": "testing",
-            "TESTING": True,
-            "SECRET_KEY": "testing-only-secret",
-            "SQLALCHEMY_DATABASE_URI": database_url,
-        }
-    )
+def make_app():
+    """make_app(url, **settings): an app of the testing settings on that
+    database (in-memory SQLite by default), without a schema."""
+
+    def make(database_url: str = "sqlite://", **settings):
+        return create_app({"SQLALCHEMY_DATABASE_URI": database_url, **settings})
+
+    return make
+
+
+@pytest.fixture
+def unreachable_app(make_app, tmp_path):
+    """An app whose database cannot be opened (its folder does not exist)."""
+    return make_app(f"sqlite:///{tmp_path / 'missing-dir' / 'db.sqlite3'}")
+
+
+@pytest.fixture
+def app(make_app, database_url):
+    app = make_app(database_url)
     with app.app_context():
         upgrade()
         yield app
@@ -55,3 +75,30 @@ def client(app):
 @pytest.fixture
 def runner(app):
     return app.test_cli_runner()
+
+
+@pytest.fixture
+def flask():
+    """flask(url, *args, **env): the `flask` command in a new process, in the
+    project's folder, on that database, as a developer runs it."""
+
+    def run(database_url: str, *args: str, **env: str) -> subprocess.CompletedProcess:
+        environment = {
+            **os.environ,
+            "DATABASE_URL": database_url,
+            "FLASK_APP": "{{ cookiecutter.package }}",
+            "FLASK_SKIP_DOTENV": "1",
+            # `make test` runs with SKIP_MIGRATIONS=1; a test says when it wants it.
+            "SKIP_MIGRATIONS": "0",
+            **env,
+        }
+        return subprocess.run(
+            [sys.executable, "-m", "flask", *args],
+            cwd=config.PROJECT_ROOT,
+            env=environment,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    return run

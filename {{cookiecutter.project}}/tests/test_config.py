@@ -143,25 +143,28 @@ def test_settings_are_read_when_the_app_is_created_not_at_import(production, tmp
 
 
 @pytest.mark.parametrize("secret", ["", "change-me"])
-def test_production_refuses_a_missing_or_placeholder_secret(secret):
+def test_production_refuses_a_missing_or_placeholder_secret(production, secret):
+    production.setenv("SECRET_KEY", secret)
     with pytest.raises(ConfigError, match="SECRET_KEY"):
-        create_app({"ENVIRONMENT": "production", "SECRET_KEY": secret, "DEBUG": False})
+        create_app()
 
 
-def test_production_refuses_debug():
+def test_production_refuses_debug(production):
+    production.setenv("SECRET_KEY", "x" * 32)
     with pytest.raises(ConfigError, match="debug"):
-        create_app({"ENVIRONMENT": "production", "SECRET_KEY": "x" * 32, "DEBUG": True})
+        create_app({"DEBUG": True})
 
 
-def test_production_refuses_flask_debug_from_the_environment(monkeypatch):
-    monkeypatch.setenv("FLASK_DEBUG", "1")
+def test_production_refuses_flask_debug_from_the_environment(production):
+    production.setenv("SECRET_KEY", "x" * 32)
+    production.setenv("FLASK_DEBUG", "1")
     with pytest.raises(ConfigError, match="debug"):
-        create_app({"ENVIRONMENT": "production", "SECRET_KEY": "x" * 32, "DEBUG": False})
+        create_app()
 
 
-def test_production_starts_with_a_real_secret():
-    app = create_app({"ENVIRONMENT": "production", "SECRET_KEY": "x" * 32, "DEBUG": False})
-    assert not app.debug
+def test_production_starts_with_a_real_secret(production):
+    production.setenv("SECRET_KEY", "x" * 32)
+    assert not create_app().debug
 
 
 def test_a_pooled_connection_dropped_behind_the_apps_back_is_replaced(app):

@@ -1,29 +1,17 @@
 """Database failures: a 503 JSON body with a log line for requests, bounded
 waits, and a failed upgrade that says what state it left."""
 
-import os
 import runpy
 import shutil
-import subprocess
-import sys
-from pathlib import Path
 
 import pymysql
 import pytest
 from alembic.script import ScriptDirectory
 from sqlalchemy.exc import OperationalError
 
-from {{ cookiecutter.package }} import create_app
-from {{ cookiecutter.package }}.config import ConfigError, connect_args
+from {{ cookiecutter.package }}.config import PROJECT_ROOT, ConfigError, connect_args
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
 MYSQL_URL = "mysql+pymysql://app:secret@db:3306/app"
-
-
-def app_for(database_url: str):
-    return create_app(
-        {"ENVIRONMENT": "testing", "TESTING": True, "SQLALCHEMY_DATABASE_URI": database_url}
-    )
 
 
 def mysql_error(code: int, message: str) -> OperationalError:
@@ -40,8 +28,10 @@ def mysql_error(code: int, message: str) -> OperationalError:
         (1114, "The table 'items' is full", "the database is out of space"),
     ],
 )
-def test_database_errors_are_a_503_json_body_and_a_log_line(code, reason, message, caplog):
-    app = app_for("sqlite://")
+def test_database_errors_are_a_503_json_body_and_a_log_line(
+    code, reason, message, caplog, make_app
+):
+    app = make_app()
 
     def fail():
         raise mysql_error(code, reason)
@@ -55,9 +45,8 @@ def test_database_errors_are_a_503_json_body_and_a_log_line(code, reason, messag
 
 
 {% if cookiecutter.example_api == "yes" -%}
-def test_an_unreachable_database_makes_the_api_answer_503(tmp_path):
-    app = app_for(f"sqlite:///{tmp_path / 'missing-dir' / 'db.sqlite3'}")
-    response = app.test_client().get("/api/items")
+def test_an_unreachable_database_makes_the_api_answer_503(unreachable_app):
+    response = unreachable_app.test_client().get("/api/items")
     assert response.status_code == 503
     assert response.get_json()["message"].startswith("the database is unavailable")
 
@@ -81,11 +70,11 @@ def test_a_bad_timeout_is_refused_in_one_line(value):
         connect_args(MYSQL_URL, {"DB_CONNECT_TIMEOUT": value})
 
 
-def test_driver_options_follow_the_final_database_url():
+def test_driver_options_follow_the_final_database_url(make_app):
     # PyMySQL's options would make sqlite3.connect() fail.
-    sqlite_options = app_for("sqlite://").config["SQLALCHEMY_ENGINE_OPTIONS"]
+    sqlite_options = make_app().config["SQLALCHEMY_ENGINE_OPTIONS"]
     assert "read_timeout" not in sqlite_options["connect_args"]
-    options = app_for(MYSQL_URL).config["SQLALCHEMY_ENGINE_OPTIONS"]
+    options = make_app(MYSQL_URL).config["SQLALCHEMY_ENGINE_OPTIONS"]
     assert options["connect_args"]["read_timeout"] > 0
 
 
@@ -107,25 +96,13 @@ def upgrade():
 '''
 
 
-def test_a_failed_upgrade_ends_with_the_state_and_the_repair(tmp_path):
+def test_a_failed_upgrade_ends_with_the_state_and_the_repair(tmp_path, flask):
     migrations = tmp_path / "migrations"
     shutil.copytree(PROJECT_ROOT / "migrations", migrations)
     head = ScriptDirectory(str(migrations)).get_current_head()
     (migrations / "versions" / "9999_broken.py").write_text(BROKEN_REVISION.format(head=head))
-    result = subprocess.run(
-        [sys.executable, "-m", "flask", "db", "upgrade", "--directory", str(migrations)],
-        cwd=PROJECT_ROOT,
-        env={
-            **os.environ,
-            "APP_ENV": "testing",
-            "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
-            "FLASK_APP": "{{ cookiecutter.package }}",
-            "FLASK_SKIP_DOTENV": "1",
-        },
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    database = f"sqlite:///{tmp_path / 'db.sqlite3'}"
+    result = flask(database, "db", "upgrade", "--directory", str(migrations))
     assert result.returncode == 1
     last_line = result.stderr.strip().splitlines()[-1]
     at = head or "base (empty)"

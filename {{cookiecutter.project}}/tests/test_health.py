@@ -3,7 +3,6 @@ from flask_migrate import downgrade, upgrade
 {% endif -%}
 from sqlalchemy import text
 
-from {{ cookiecutter.package }} import create_app
 from {{ cookiecutter.package }}.extensions import db
 
 
@@ -50,22 +49,14 @@ def test_health_is_ok_when_a_newer_release_has_migrated_the_database(app, client
                 connection.execute(text("INSERT INTO alembic_version VALUES (:r)"), {"r": revision})
 
 
-def client_of_an_unreachable_database(tmp_path):
-    unreachable = f"sqlite:///{tmp_path / 'missing-dir' / 'db.sqlite3'}"
-    app = create_app(
-        {"ENVIRONMENT": "testing", "TESTING": True, "SQLALCHEMY_DATABASE_URI": unreachable}
-    )
-    return app.test_client()
-
-
-def test_health_is_503_when_the_database_is_unreachable(tmp_path):
-    response = client_of_an_unreachable_database(tmp_path).get("/health")
+def test_health_is_503_when_the_database_is_unreachable(unreachable_app):
+    response = unreachable_app.test_client().get("/health")
     assert response.status_code == 503
     assert response.get_json()["database"] == "unreachable"
 
 
-def test_liveness_never_touches_the_database(tmp_path):
-    response = client_of_an_unreachable_database(tmp_path).get("/health/live")
+def test_liveness_never_touches_the_database(unreachable_app):
+    response = unreachable_app.test_client().get("/health/live")
     assert response.status_code == 200
     assert response.get_json() == {"status": "alive"}
 

@@ -1,51 +1,23 @@
 """The migrations, driven through the real `flask db` CLI as a developer runs it."""
 
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 from sqlalchemy import create_engine, make_url, text
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
-
-def flask(database_url: str, *args: str, **env) -> subprocess.CompletedProcess:
-    environment = {
-        **os.environ,
-        "APP_ENV": "testing",
-        "DATABASE_URL": database_url,
-        "FLASK_APP": "{{ cookiecutter.package }}",
-        "FLASK_SKIP_DOTENV": "1",
-        # `make test` runs with SKIP_MIGRATIONS=1; these tests choose their own.
-        "SKIP_MIGRATIONS": "0",
-        **env,
-    }
-    return subprocess.run(
-        [sys.executable, "-m", "flask", *args],
-        cwd=PROJECT_ROOT,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-
-
-def test_upgrade_check_downgrade_and_upgrade_again(app, database_url):
+def test_upgrade_check_downgrade_and_upgrade_again(app, database_url, flask):
     steps = [("db", "upgrade"), ("db", "check"), ("db", "downgrade", "base"), ("db", "upgrade")]
     for step in steps:
         result = flask(database_url, *step)
         assert result.returncode == 0, f"flask {' '.join(step)}:\n{result.stderr}"
 
 
-def test_models_and_migrations_agree(app, database_url):
+def test_models_and_migrations_agree(app, database_url, flask):
     result = flask(database_url, "db", "check")
     assert result.returncode == 0, result.stderr
     assert "No new upgrade operations detected" in result.stdout + result.stderr
 
 
-def test_there_is_one_head(app, database_url):
+def test_there_is_one_head(app, database_url, flask):
     result = flask(database_url, "db", "heads")
     assert result.returncode == 0, result.stderr
     heads = [line for line in result.stdout.splitlines() if "(head)" in line]
@@ -57,13 +29,13 @@ def test_there_is_one_head(app, database_url):
 {%- endif %}
 
 
-def test_wait_for_db_returns_at_once_when_the_database_answers(app, database_url):
+def test_wait_for_db_returns_at_once_when_the_database_answers(app, database_url, flask):
     result = flask(database_url, "wait-for-db", "--timeout", "5")
     assert result.returncode == 0, result.stderr
     assert "is ready" in result.stdout
 
 
-def test_wait_for_db_with_upgrade_brings_the_schema_to_head(app, database_url):
+def test_wait_for_db_with_upgrade_brings_the_schema_to_head(app, database_url, flask):
     """What the entrypoint runs: the wait, then `flask db upgrade`, in one process."""
     assert flask(database_url, "db", "downgrade", "base").returncode == 0
     result = flask(database_url, "wait-for-db", "--timeout", "5", "--upgrade")
@@ -73,7 +45,7 @@ def test_wait_for_db_with_upgrade_brings_the_schema_to_head(app, database_url):
     assert "No new upgrade operations detected" in check.stdout + check.stderr
 
 
-def test_skip_migrations_leaves_the_schema_to_a_release_step(app, database_url):
+def test_skip_migrations_leaves_the_schema_to_a_release_step(app, database_url, flask):
     """What a one-off command (`make flask`) and the replicas of a release job do."""
     assert flask(database_url, "db", "downgrade", "base").returncode == 0
     result = flask(database_url, "wait-for-db", "--upgrade", SKIP_MIGRATIONS="1")
@@ -84,7 +56,7 @@ def test_skip_migrations_leaves_the_schema_to_a_release_step(app, database_url):
     assert flask(database_url, "db", "upgrade").returncode == 0  # for the fixture's clean-up
 
 
-def test_wait_for_db_gives_up_after_its_deadline_saying_what_to_check():
+def test_wait_for_db_gives_up_after_its_deadline_saying_what_to_check(flask):
     # Nothing listens on port 9 of this host: connection refused, retried.
     url = "mysql+pymysql://app:secret@127.0.0.1:9/app?charset=utf8mb4"
     result = flask(url, "wait-for-db", "--timeout", "2", "--interval", "0.2")
@@ -104,21 +76,21 @@ def mysql_url(database_url):
     return database_url
 
 
-def test_wait_for_db_fails_at_once_on_a_wrong_password(app, mysql_url):
+def test_wait_for_db_fails_at_once_on_a_wrong_password(app, mysql_url, flask):
     url = make_url(mysql_url).set(password="wrong-password")
     result = flask(url.render_as_string(hide_password=False), "wait-for-db", "--timeout", "30")
     assert result.returncode == 1
     assert "access denied" in result.stderr
 
 
-def test_wait_for_db_fails_at_once_on_an_unknown_database(app, mysql_url):
+def test_wait_for_db_fails_at_once_on_an_unknown_database(app, mysql_url, flask):
     url = make_url(mysql_url).set(database="no_such_database")
     result = flask(url.render_as_string(hide_password=False), "wait-for-db", "--timeout", "30")
     assert result.returncode == 1
     assert "unknown database" in result.stderr
 
 
-def test_upgrade_waits_for_the_migration_lock_and_says_so(app, mysql_url):
+def test_upgrade_waits_for_the_migration_lock_and_says_so(app, mysql_url, flask):
     engine = create_engine(mysql_url)
     try:
         with engine.connect() as holder:

@@ -11,9 +11,9 @@ import pytest
 {%- if cookiecutter.example_api == "yes" %}
 import schemathesis
 from hypothesis import HealthCheck, settings
-{%- endif %}
 
 from {{ cookiecutter.package }} import create_app
+{%- endif %}
 
 DOCUMENT = "/api/openapi.json"
 
@@ -24,23 +24,17 @@ def test_the_document_is_served(client):
     assert response.get_json()["openapi"].startswith("3.")
 
 
-def app_for(environment: str):
-    return create_app(
-        {"ENVIRONMENT": environment, "TESTING": True, "SQLALCHEMY_DATABASE_URI": "sqlite://"}
-    )
-
-
 @pytest.mark.parametrize(("environment", "status"), [("development", 200), ("testing", 404)])
-def test_the_docs_page_is_served_in_development_only(environment, status):
-    assert app_for(environment).test_client().get("/api/docs").status_code == status
+def test_the_docs_page_is_served_in_development_only(make_app, environment, status):
+    assert make_app(ENVIRONMENT=environment).test_client().get("/api/docs").status_code == status
 
 
 @pytest.mark.parametrize(("environment", "links"), [
     ("development", {"health", "openapi", "docs"}),
     ("testing", {"health", "openapi"}),
 ])  # fmt: skip
-def test_the_first_page_names_the_app_and_where_to_go(environment, links):
-    app = app_for(environment)
+def test_the_first_page_names_the_app_and_where_to_go(make_app, environment, links):
+    app = make_app(ENVIRONMENT=environment)
     page = app.test_client().get("/").get_json()
     assert page["name"] == "{{ cookiecutter.project }}"
     assert set(page["links"]) == links
@@ -52,9 +46,11 @@ def test_the_first_page_names_the_app_and_where_to_go(environment, links):
 {%- if cookiecutter.example_api == "yes" %}
 
 
-# The document is the same for every database: read it from an app on an
-# in-memory SQLite; the cases are then sent to the test's own app.
-schema = schemathesis.openapi.from_wsgi(DOCUMENT, app_for("testing"))
+# The document is the same for every database: read it, at collection, from
+# an app on an in-memory SQLite; the cases are then sent to the test's own app.
+schema = schemathesis.openapi.from_wsgi(
+    DOCUMENT, create_app({"SQLALCHEMY_DATABASE_URI": "sqlite://"})
+)
 
 
 # derandomize: the same cases on every run, so a failure replays and CI does
