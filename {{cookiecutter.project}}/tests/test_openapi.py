@@ -2,7 +2,8 @@
 {%- if cookiecutter.example_api == "yes" %}
 
 And true to the API: schemathesis fuzzes every operation from it, with
-valid and invalid input, and applies every check it has.
+valid and invalid input, then runs call sequences along its links (create an
+item, then use it), and applies every check it has.
 """
 {%- else %}"""
 {%- endif %}
@@ -69,4 +70,24 @@ def test_the_api_keeps_to_its_openapi_document(case, app):
     # declares, in its shape; bad input refused and good input accepted; the
     # headers HTTP requires (Allow on a 405).
     case.call_and_validate(app=app)
+
+
+def test_call_sequences_that_follow_the_links_keep_to_the_document(app):
+    """The stateful phase: create an item, then read, change, replace or delete
+    it through the document's links, with every check on every answer."""
+
+    class LinkedCalls(schema.as_state_machine()):
+        def get_call_kwargs(self, case):
+            return {"app": app}
+
+    LinkedCalls.run(
+        settings=settings(
+            max_examples=10,
+            stateful_step_count=5,
+            deadline=None,
+            derandomize=True,
+            database=None,
+            suppress_health_check=list(HealthCheck),
+        )
+    )
 {%- endif %}
