@@ -6,7 +6,6 @@ import http.client
 import json
 import os
 import re
-import shlex
 import statistics
 import subprocess
 import sys
@@ -21,7 +20,7 @@ from dotenv import dotenv_values
 
 # The end-to-end tier's Stack (make, compose, down -v, free ports): tests/ is
 # on PYTHONPATH (`make bench`).
-from harness.stack import COMPOSE, Stack, free_port, wait_until
+from harness.stack import COMPOSE, Stack, file_flags, free_port, wait_until
 
 REPO = Path(__file__).resolve().parents[1]
 BENCH = REPO / "bench"
@@ -103,9 +102,8 @@ class BenchStack(Stack):
     files: tuple[str, ...] = ()
 
     @property
-    def compose_command(self) -> str:
-        flags = " ".join(f"-f {shlex.quote(name)}" for name in self.files)
-        return f"{COMPOSE} {flags}".strip()
+    def compose_args(self) -> list[str]:
+        return [*COMPOSE.split(), *file_flags(self.files)]
 
     def env(self) -> dict[str, str]:
         # What the baked Makefile exports, for the compose calls made without make;

@@ -30,6 +30,11 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+def file_flags(files: list[str]) -> list[str]:
+    """Compose's -f flag before each file."""
+    return [word for name in files for word in ("-f", name)]
+
+
 @dataclass
 class Response:
     status: int
@@ -52,15 +57,24 @@ class Stack:
     settings: dict[str, str] = field(default_factory=dict)
 
     @property
-    def compose_command(self) -> str:
-        """The Compose command with the files a user's stack loads (override: dev)."""
+    def compose_files(self) -> list[str]:
+        """The Compose files a user's stack loads: the override (development) too."""
         files = ["docker-compose.yml"]
         if not self.production:
             files.append("docker-compose.override.yml")
+        return [*files, *self.extra_files]
+
+    @property
+    def compose_args(self) -> list[str]:
+        """The Compose command as a list; bare `docker compose` when its own defaults apply."""
         if not self.extra_files and not self.production:
-            return COMPOSE
-        flags = " ".join(f"-f {shlex.quote(name)}" for name in [*files, *self.extra_files])
-        return f"{COMPOSE} {flags}"
+            return COMPOSE.split()
+        return [*COMPOSE.split(), *file_flags(self.compose_files)]
+
+    @property
+    def compose_command(self) -> str:
+        """The Compose command as a shell string, for make's COMPOSE."""
+        return shlex.join(self.compose_args)
 
     def env(self) -> dict[str, str]:
         return {
@@ -94,9 +108,10 @@ class Stack:
     def make_compose(self, targets) -> str:
         """COMPOSE for make. `prod-up` adds `-f docker-compose.yml` itself: loaded
         twice, the file's security_opt would repeat, which Compose refuses."""
-        if "prod-up" in targets:
-            return self.compose_command.replace(" -f docker-compose.yml", "", 1)
-        return self.compose_command
+        if "prod-up" not in targets or not self.production:
+            return self.compose_command
+        others = [name for name in self.compose_files if name != "docker-compose.yml"]
+        return shlex.join([*COMPOSE.split(), *file_flags(others)])
 
     def make(self, *targets: str, check=True, timeout=900, **variables):
         assignments = [f"{key}={value}" for key, value in variables.items()]
@@ -113,7 +128,7 @@ class Stack:
             )  # fmt: skip
 
     def compose(self, *args: str, check=True, timeout=300) -> subprocess.CompletedProcess:
-        return self.run([*shlex.split(self.compose_command), *args], timeout=timeout, check=check)
+        return self.run([*self.compose_args, *args], timeout=timeout, check=check)
 
     def container_id(self, service: str) -> str:
         ids = self.compose("ps", "-q", service).stdout.split()
@@ -156,7 +171,9 @@ class Stack:
 
     def down(self) -> None:
         """Remove containers, networks and volumes; data under ./db/data too."""
-        self.compose("down", "--volumes", "--remove-orphans", "--timeout", "5", check=False)
+        # Killed at once (--timeout 0): their data goes too, so a graceful
+        # stop would only cost seconds per stack.
+        self.compose("down", "--volumes", "--remove-orphans", "--timeout", "0", check=False)
         data = self.path / "db" / "data"
         if data.exists():
             # Owned by the database container's user: remove it from a container.
