@@ -115,7 +115,13 @@ def images_for(standins: dict[str, str], database: str) -> dict[str, str]:
 
 
 def stack_factory(request, base: Path):
-    """Yield a function that bakes a project into base and returns its Stack."""
+    """Yield a function that bakes a project into base and returns its Stack.
+
+    initialised (no default, so that each scenario says it): True starts the
+    stack on a copy of a database initialised once per run, as after a
+    restart with a kept volume; False leaves the first init to `make up`,
+    for the scenarios about a first init or a fresh clone.
+    """
     from cookiecutter.main import cookiecutter
 
     from harness.stack import Stack
@@ -123,7 +129,9 @@ def stack_factory(request, base: Path):
     standins = request.getfixturevalue("standin_images") if STANDINS else {}
     stacks = []
 
-    def make(extra_files=(), production=False, **answers):
+    def make(*, initialised: bool, extra_files=(), production=False, **answers):
+        if initialised and answers.get("db_storage", "volume") != "volume":
+            raise ValueError("initialised=True copies into the named volume: db_storage=volume")
         output = base / f"bake{len(stacks)}"
         path = Path(cookiecutter(str(TEMPLATE), no_input=True, extra_context=answers,
                                  output_dir=str(output)))  # fmt: skip
@@ -131,6 +139,8 @@ def stack_factory(request, base: Path):
         images = images_for(standins, answers.get("database", "mysql-8.4"))
         stack = Stack(path, name, images, list(extra_files), production)
         stacks.append(stack)
+        if initialised:
+            request.getfixturevalue("initialised_databases").copy_into(stack)
         return stack
 
     started = time.monotonic()
@@ -138,6 +148,16 @@ def stack_factory(request, base: Path):
     SCENARIO_TIMES[request.node.nodeid] = time.monotonic() - started
     for stack in stacks:
         stack.down()
+
+
+@pytest.fixture(scope="session")
+def initialised_databases(clean_engine, tmp_path_factory):
+    """The run's initialised databases (harness.initialised); removed at its end."""
+    from harness.initialised import InitialisedDatabases
+
+    databases = InitialisedDatabases(tmp_path_factory.mktemp("initialised"), STACK_PREFIX)
+    yield databases
+    databases.remove()
 
 
 @pytest.fixture

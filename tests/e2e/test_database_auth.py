@@ -57,7 +57,7 @@ def restart_db(stack) -> None:
 
 
 def test_without_tls_a_cold_login_uses_the_rsa_exchange(make_stack, tmp_path, figures):
-    stack = make_stack(extra_files=[db_command(tmp_path, "--tls-version=")])
+    stack = make_stack(initialised=True, extra_files=[db_command(tmp_path, "--tls-version=")])
     stack.make("up")
     assert app_query(stack, SSL_VERSION).stdout.strip() in {"", "-"}, "TLS was not off"
 
@@ -83,7 +83,8 @@ def test_without_tls_a_cold_login_uses_the_rsa_exchange(make_stack, tmp_path, fi
 
 
 def test_tls_required_by_the_server_is_verified_by_the_app(make_stack, tmp_path, figures):
-    stack = make_stack(extra_files=[db_command(tmp_path, "--require-secure-transport=ON")])
+    required = db_command(tmp_path, "--require-secure-transport=ON")
+    stack = make_stack(initialised=True, extra_files=[required])
     # PyMySQL uses TLS when offered: the stack comes up as it is.
     stack.make("up")
     plain = stack.compose("exec", "-T", "db", "sh", "-c",
@@ -107,7 +108,7 @@ def test_tls_required_by_the_server_is_verified_by_the_app(make_stack, tmp_path,
 
 
 def test_with_a_ca_set_the_app_never_falls_back_to_plain_text(make_stack, tmp_path):
-    stack = make_stack(extra_files=[db_command(tmp_path, "--tls-version=")])
+    stack = make_stack(initialised=True, extra_files=[db_command(tmp_path, "--tls-version=")])
     stack.make("up")
     stack.compose("cp", "db:/var/lib/mysql/ca.pem", "ca.pem")
     wait = stack.compose(

@@ -97,7 +97,7 @@ class DapClient:
 
 
 def test_an_editor_attaches_and_stops_at_a_breakpoint_in_a_request(make_stack):
-    stack = make_stack()
+    stack = make_stack(initialised=True)
     debug_port = free_port()
     stack.settings["DEBUG_PORT"] = str(debug_port)
     source = stack.path / "flask_app" / "health.py"

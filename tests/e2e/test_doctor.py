@@ -29,7 +29,7 @@ def in_db_image(stack, script: str) -> str:
 
 
 def test_doctor_passes_on_a_healthy_stack(make_stack, figures):
-    stack = make_stack()
+    stack = make_stack(initialised=True)
     stack.up()
     code, failures, stdout = doctor(stack)
     assert (code, failures) == (0, []), stdout
@@ -40,7 +40,8 @@ def test_doctor_passes_on_a_healthy_stack(make_stack, figures):
 
 
 def test_each_doctor_check_fails_on_purpose_with_its_fix(make_stack, figures):
-    stack = make_stack()
+    # Its data dir checks need an empty volume; its `up` is a first init.
+    stack = make_stack(initialised=False)
     broken = {}
 
     # Before `up`: no engine, no Compose, a placeholder secret, a taken port.

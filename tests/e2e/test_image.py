@@ -21,8 +21,9 @@ def locked(project) -> dict[str, str]:
 
 
 def test_the_production_image_holds_the_locked_packages_and_no_installer(make_stack):
-    # Its own project name: its image tag is shared with no other test.
-    stack = make_stack(production=True, project="imgcheck", package="imgcheck")
+    # Its own project name: its image tag is shared with no other test. No
+    # database runs here: nothing to initialise.
+    stack = make_stack(initialised=False, production=True, project="imgcheck", package="imgcheck")
     stack.compose("build", "web", timeout=1200)
     image = "imgcheck-web"
 
@@ -53,7 +54,7 @@ def test_the_dependency_loop_runs_in_a_container_and_writes_files_you_own(make_s
     uv = shutil.which("uv")
     if uv is None:
         pytest.fail("uv is not on PATH: `make venv` installs the pinned one into .venv")
-    stack = make_stack(project="loopcheck", package="loopcheck")
+    stack = make_stack(initialised=False, project="loopcheck", package="loopcheck")
     # A user other than the test's, to see whose files the container writes.
     os.chmod(stack.path, 0o777)
     for name in ("pyproject.toml", "uv.lock"):

@@ -51,7 +51,7 @@ DATABASES = pytest.mark.parametrize("database", ["mysql-8.4", "mariadb-11.8"])
 
 @DATABASES
 def test_three_replicas_on_a_fresh_database_migrate_once(make_stack, figures, database):
-    stack = make_stack(production=True, database=database)
+    stack = make_stack(initialised=True, production=True, database=database)
     stack.web_port = None
     slow_first_revision(stack)
     seconds = scale_web(stack, 3)
@@ -69,7 +69,7 @@ def test_three_replicas_on_a_fresh_database_migrate_once(make_stack, figures, da
 
 def test_without_the_lock_the_same_replicas_collide(make_stack, figures):
     """The control experiment: the lock, and nothing else, makes the test above pass."""
-    stack = make_stack(production=True)
+    stack = make_stack(initialised=True, production=True)
     stack.web_port = None
     slow_first_revision(stack)
     env_py = stack.path / "migrations" / "env.py"
@@ -113,7 +113,7 @@ def run_web_once(stack, *env: str):
 def test_web_stops_with_the_cause_when_it_cannot_use_the_database(
     make_stack, figures, case, env, message, at_once
 ):
-    stack = make_stack(production=True)
+    stack = make_stack(initialised=True, production=True)
     stack.up()
     result, seconds = run_web_once(stack, *env)
     assert result.returncode != 0
@@ -139,7 +139,7 @@ def downgrade():
 
 
 def test_a_failed_migration_stops_web_and_a_fixed_one_starts_it(make_stack, figures):
-    stack = make_stack(production=True)
+    stack = make_stack(initialised=True, production=True)
     revision = stack.path / "migrations" / "versions" / "0002_broken.py"
     revision.write_text(BROKEN_REVISION)
     started = time.monotonic()
@@ -205,7 +205,7 @@ def app_connections(stack) -> int:
 
 @DATABASES
 def test_web_rides_out_a_database_restart_and_idle_timeouts(make_stack, figures, database):
-    stack = make_stack(production=True, database=database)
+    stack = make_stack(initialised=True, production=True, database=database)
     stack.up()
     web_before = web_containers(stack)[0]["State"]["StartedAt"]
     poller = Poller(stack, "/health")
@@ -271,7 +271,7 @@ def a_worker_holds_a_request(stack) -> bool:
 
 
 def test_stopping_web_is_graceful_and_finishes_the_request_in_flight(make_stack, figures):
-    stack = make_stack(production=True)
+    stack = make_stack(initialised=True, production=True)
     stack.up()
     stop_begins, result = threading.Event(), {}
     client = threading.Thread(
@@ -298,7 +298,8 @@ def item_names(stack) -> list[str]:
 
 
 def test_backup_reset_and_restore_lose_nothing(make_stack, figures):
-    stack = make_stack()
+    # Its own first init comes after `make reset-db`.
+    stack = make_stack(initialised=True)
     stack.up()
     for name in ("one", "two", "three"):
         assert stack.http("POST", "/api/items", {"name": name}).status == 201

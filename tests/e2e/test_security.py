@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 def production_stack(request, tmp_path_factory):
     """One production stack (gunicorn, no override) shared by this module's read-only tests."""
     make_stack = request.getfixturevalue("make_stack_module")
-    stack = make_stack(production=True)
+    stack = make_stack(initialised=True, production=True)
     stack.up()
     return stack
 
