@@ -39,9 +39,12 @@ def load_compose(project: Path, name: str = "docker-compose.yml") -> dict:
     return yaml.safe_load((project / name).read_text())
 
 
-def env_values(text: str) -> dict[str, str]:
-    """The variables a .env file's text sets, read as Compose reads them (python-dotenv)."""
-    return dotenv_values(stream=io.StringIO(text))
+def env_values(source: str | Path) -> dict[str, str]:
+    """The variables a .env file (a Path) or its text sets, read as Compose reads
+    them (python-dotenv)."""
+    if isinstance(source, Path):
+        source = source.read_text()
+    return dotenv_values(stream=io.StringIO(source))
 
 
 def run(args, cwd, timeout=600, **env) -> subprocess.CompletedProcess:

@@ -8,10 +8,10 @@ import shlex
 import socket
 import subprocess
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from harness.httpclient import JSON, request
 
 COMPOSE = "docker compose"
 # Set by a `make test` around the tests: a nested make would then print
@@ -156,18 +156,10 @@ class Stack:
         return result.stdout.strip()
 
     def http(self, method: str, path: str, body=None, timeout=10) -> Response:
+        """Send a request to web (body as JSON); return its status and JSON answer."""
         data = None if body is None else json.dumps(body).encode()
-        request = urllib.request.Request(
-            f"http://127.0.0.1:{self.web_port}{path}", data=data, method=method,
-            headers={"Content-Type": "application/json"} if data else {},
-        )  # fmt: skip
-        try:
-            with urllib.request.urlopen(request, timeout=timeout) as response:
-                raw = response.read()
-                return Response(response.status, json.loads(raw) if raw else {})
-        except urllib.error.HTTPError as error:
-            raw = error.read()
-            return Response(error.code, json.loads(raw) if raw else {})
+        status, raw = request(self.web_port, method, path, data, JSON if data else {}, timeout)
+        return Response(status, json.loads(raw) if raw else {})
 
     def down(self) -> None:
         """Remove containers, networks and volumes; data under ./db/data too."""
