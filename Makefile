@@ -52,7 +52,8 @@ test-e2e: venv ## The end-to-end tier: `make up` under Docker, scenario by scena
 	pytest tests/e2e $(args)
 
 reliability: venv ## Run the end-to-end tier; write docs/reliability.md from its figures
-	pytest tests/e2e --reliability-doc=docs/reliability.md $(args)
+	pytest tests/e2e --figures=build/reliability.json $(args)
+	PYTHONPATH=tests python -m harness.reliability build/reliability.json docs/reliability.md
 
 lint: venv ## Lint the hooks, the tests and the CI scripts
 	ruff check hooks tests bench .ci/baked-lock.py

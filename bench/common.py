@@ -17,11 +17,11 @@ from pathlib import Path
 
 # The end-to-end tier's Stack (make, compose, down -v, free ports): tests/ is
 # on PYTHONPATH (`make bench`).
-from harness.bakery import env_values
+from harness.bakery import TEMPLATE, env_values
 from harness.httpclient import JSON, StatusPoller, get, request
 from harness.stack import COMPOSE, Stack, file_flags, free_port, wait_until
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = TEMPLATE
 BENCH = REPO / "bench"
 
 # Its own project name, so its images (bench-app-web...) never replace the

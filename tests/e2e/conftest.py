@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -10,6 +11,8 @@ import uuid
 from pathlib import Path
 
 import pytest
+
+from harness.bakery import TEMPLATE, require
 
 
 def docker_unavailable_reason() -> str | None:
@@ -23,20 +26,13 @@ def docker_unavailable_reason() -> str | None:
     return None
 
 
-def skip_or_fail(reason: str) -> None:
-    """Skip, or fail when REQUIRE_E2E=1 says a skipped e2e tier is an error."""
-    # CI sets REQUIRE_E2E=1 so a broken engine cannot pass as "all skipped".
-    if os.environ.get("REQUIRE_E2E") == "1":
-        pytest.fail(f"REQUIRE_E2E=1 but {reason}", pytrace=False)
-    pytest.skip(reason)
-
-
 @pytest.fixture(scope="session")
 def docker_engine() -> None:
     """Skip (or fail, with REQUIRE_E2E=1) when no Docker engine answers."""
     reason = docker_unavailable_reason()
     if reason:
-        skip_or_fail(reason)
+        # CI sets REQUIRE_E2E=1 so a broken engine cannot pass as "all skipped".
+        require("e2e", reason)
 
 
 @pytest.fixture(scope="session")
@@ -53,7 +49,6 @@ def standin_images(docker_engine) -> dict[str, str]:
 
 # --- Baked stacks -----------------------------------------------------------
 
-TEMPLATE = Path(__file__).resolve().parents[2]
 STANDINS = os.environ.get("E2E_STANDINS") == "1"
 # Stack names carry the test run's pid: a run removes only the stacks of runs
 # that are gone, never those of another run going on beside it.
@@ -172,62 +167,18 @@ def make_stack_module(request, clean_engine, tmp_path_factory):
     yield from stack_factory(request, tmp_path_factory.mktemp("module"))
 
 
-# The doc is written (with --reliability-doc) only when every group below
-# was measured, green: a plain test run changes no tracked file.
-RELIABILITY_GROUPS = {
-    "replicas", "startup failures", "failed migration", "database restart",
-    "graceful stop", "backup", "secrets and exposure", "bad input", "doctor",
-    "authentication", "restore", "faults",
-}  # fmt: skip
-
-
 @pytest.fixture(scope="session")
 def figures(request) -> dict:
-    """Collect the reliability figures, for --reliability-doc."""
+    """Collect the figures scenarios measure; with --figures=PATH, save them there
+    after a green run (`make reliability` turns them into docs/reliability.md)."""
     # Asked for now, not at teardown: by then the session's stand-ins are gone.
     images = request.getfixturevalue("standin_images") if STANDINS else {}
     collected: dict[str, dict] = {}
     yield collected
-    doc = request.config.getoption("--reliability-doc")
-    if doc and RELIABILITY_GROUPS <= set(collected) and not request.session.testsfailed:
-        write_reliability_doc(Path(doc), collected, images)
-
-
-def command_output(*args: str) -> str:
-    return subprocess.run(args, capture_output=True, text=True).stdout.strip()
-
-
-def servers_run(images: dict[str, str]) -> str:
-    """Say what the figures ran on: engine, Compose, database servers."""
-    engine = command_output("docker", "version", "--format", "{{.Server.Version}}")
-    compose = command_output("docker", "compose", "version", "--short")
-    servers = [
-        command_output("docker", "run", "--rm", "--entrypoint", binary, images[key], "--version")
-        for key, binary in (("MYSQL_IMAGE", "mysqld"), ("MARIADB_IMAGE", "mariadbd"))
-        if key in images
-    ]
-    on = "; ".join(servers) if servers else "the official images"
-    return f"Docker Engine {engine}, Compose {compose}; database servers: {on}"
-
-
-def write_reliability_doc(doc: Path, collected: dict, images: dict[str, str]) -> None:
-    lines = [
-        "# Reliability figures",
-        "",
-        "Written by the end-to-end tier (`make reliability`) on a full, green",
-        "run; each figure comes from a test that asserts the behaviour around it.",
-        f"Times are wall times on this machine ({os.cpu_count()} cores): read them",
-        "as orders of magnitude.",
-        "",
-        f"Run: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, on {servers_run(images)}.",
-        "",
-        "| scenario | figure | value |",
-        "|---|---|---|",
-    ]
-    for scenario, values in collected.items():
-        for name, value in values.items():
-            lines.append(f"| {scenario} | {name} | {value} |")
-    doc.write_text("\n".join(lines) + "\n")
+    path = request.config.getoption("--figures")
+    if path and not request.session.testsfailed:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).write_text(json.dumps({"groups": collected, "images": images}, indent=1))
 
 
 def pytest_terminal_summary(terminalreporter):

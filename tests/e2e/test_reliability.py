@@ -1,7 +1,7 @@
 """Reliability and security of the baked stack, under a real Docker engine.
 
 Each test prints nothing and asserts behaviour; the figures it measures go to
-docs/reliability.md (written by conftest.py when the whole module passed).
+docs/reliability.md (`make reliability`, after a full green run).
 """
 
 import json

@@ -1,4 +1,6 @@
-"""Helpers shared by the template's tests: the template, its choices, subprocesses."""
+"""Helpers shared by the template's tests and its bench: the template, its
+choices, subprocesses. pytest is imported by the functions that need it: the
+bench imports this module without it."""
 
 import io
 import json
@@ -8,7 +10,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 import yaml
 from dotenv import dotenv_values
 
@@ -21,6 +22,8 @@ CHOICES = {key: value for key, value in DEFAULTS.items() if isinstance(value, li
 
 def require(tier: str, reason: str) -> None:
     """Skip a test whose tier is unavailable, or fail when CI requires that tier."""
+    import pytest
+
     if os.environ.get(f"REQUIRE_{tier.upper()}") == "1":
         pytest.fail(f"REQUIRE_{tier.upper()}=1 but {reason}", pytrace=False)
     pytest.skip(reason)
@@ -28,6 +31,8 @@ def require(tier: str, reason: str) -> None:
 
 def uv() -> str:
     """The pinned uv that `make venv` installs into .venv; fail the test without it."""
+    import pytest
+
     path = shutil.which("uv")
     if path is None:
         pytest.fail("uv is not on PATH: `make venv` installs the pinned one into .venv")
