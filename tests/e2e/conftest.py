@@ -54,7 +54,10 @@ STANDINS = os.environ.get("E2E_STANDINS") == "1"
 # that are gone, never those of another run going on beside it.
 STACK_PREFIX = f"e2e{os.getpid()}x"
 STACK_NAME = re.compile(r"e2e(\d+)x")
-SCENARIO_TIMES: dict[str, float] = {}
+# Per scenario: its wall time, and how each of its stacks' databases started.
+SCENARIO_TIMES: dict[str, tuple[float, list[str]]] = {}
+# The words of that table, which bench/suite.py reads back from the log.
+STARTS = {True: "initialised", False: "empty"}
 
 
 def compose_projects() -> set[str]:
@@ -122,7 +125,7 @@ def stack_factory(request, base: Path):
     from harness.stack import Stack
 
     standins = request.getfixturevalue("standin_images") if STANDINS else {}
-    stacks = []
+    stacks, starts = [], []
 
     def make(*, initialised: bool, extra_files=(), production=False, **answers):
         if initialised and answers.get("db_storage", "volume") != "volume":
@@ -134,13 +137,14 @@ def stack_factory(request, base: Path):
         images = images_for(standins, answers.get("database", "mysql-8.4"))
         stack = Stack(path, name, images, list(extra_files), production)
         stacks.append(stack)
+        starts.append(STARTS[initialised])
         if initialised:
             request.getfixturevalue("initialised_databases").copy_into(stack)
         return stack
 
     started = time.monotonic()
     yield make
-    SCENARIO_TIMES[request.node.nodeid] = time.monotonic() - started
+    SCENARIO_TIMES[request.node.nodeid] = (time.monotonic() - started, starts)
     for stack in stacks:
         stack.down()
 
@@ -184,5 +188,7 @@ def figures(request) -> dict:
 def pytest_terminal_summary(terminalreporter):
     if SCENARIO_TIMES:
         terminalreporter.section("end-to-end scenario wall times")
-        for nodeid, seconds in SCENARIO_TIMES.items():
-            terminalreporter.write_line(f"{seconds:7.1f} s  {nodeid}")
+        for nodeid, (seconds, starts) in SCENARIO_TIMES.items():
+            # A scenario without a stack of its own (a module's shared one) says "-".
+            database = "+".join(starts) or "-"
+            terminalreporter.write_line(f"{seconds:7.1f} s  {database:<11}  {nodeid}")
