@@ -169,7 +169,9 @@ def docker_time(stamp: str) -> float:
 
 def started_at(stack: BenchStack, service: str) -> float:
     """When a service's container last started, in epoch seconds (Docker's clock)."""
-    state = json.loads(stack.run(["docker", "inspect", stack.container_id(service)]).stdout)[0]
+    state = json.loads(
+        stack.run(["docker", "inspect", stack.container_id(service)], check=True).stdout
+    )[0]
     return docker_time(state["State"]["StartedAt"])
 
 

@@ -87,7 +87,8 @@ def test_a_lock_that_no_longer_matches_fails_the_check(bake):
     pyproject.write_text(text)
     result = run([uv(), "lock", "--check", "--offline"], path)
     assert result.returncode != 0
-    assert "needs to be updated, but `--check` was provided" in result.stderr, result.stderr
+    said = " ".join(result.stderr.split())  # uv wraps its lines to the terminal's width
+    assert "`uv.lock` needs to be updated, but `--check` was provided" in said, result.stderr
 
 
 def test_the_baked_lock_is_rendered_and_holds_nothing_else_jinja_would_read():

@@ -51,7 +51,7 @@ def cold_login_cache(stack) -> None:
 
 def restart_db(stack) -> None:
     """Restart the database container (the web one keeps running) and wait until healthy."""
-    stack.run(["docker", "restart", stack.container_id("db")])
+    stack.run(["docker", "restart", stack.container_id("db")], check=True)
     healthy = lambda: stack.inspect("db")["State"]["Health"]["Status"] == "healthy"  # noqa: E731
     wait_until(healthy, 120, what="db healthy after its restart")
 
@@ -99,7 +99,7 @@ def test_tls_required_by_the_server_is_verified_by_the_app(make_stack, tmp_path,
     assert verified.stdout.strip().startswith("TLSv1."), verified.stdout
 
     # The web service itself, restarted with the CA: serves over verified TLS.
-    stack.run(["sh", "-c", "echo DB_SSL_CA=/app/ca.pem >> .env"])
+    stack.run(["sh", "-c", "echo DB_SSL_CA=/app/ca.pem >> .env"], check=True)
     stack.compose("up", "--detach", "--wait", "web")
     assert stack.http("GET", "/health").status == 200
     figures.setdefault("authentication", {}).update(

@@ -39,7 +39,7 @@ STOPPED_IN_0002 = "Upgrade stopped in revision 0002: alembic_version is still at
 def web_state(stack) -> dict:
     ids = stack.compose("ps", "-a", "-q", "web").stdout.split()
     assert len(ids) == 1, ids
-    return json.loads(stack.run(["docker", "inspect", ids[0]]).stdout)[0]["State"]
+    return json.loads(stack.run(["docker", "inspect", ids[0]], check=True).stdout)[0]["State"]
 
 
 def status(stack, path: str) -> int:
@@ -156,13 +156,13 @@ def test_a_cut_network_gives_bounded_503s_and_heals_without_restart(make_stack, 
     try:
         wait_until(lambda: len(poller.results) >= 4, 60, what="the poller to start")
         cut = time.time()
-        stack.run(["docker", "network", "disconnect", network, container])
+        stack.run(["docker", "network", "disconnect", network, container], check=True)
         # Long enough for requests on pooled connections to meet the timeouts.
         wait_until(lambda: len([r for r in poller.since(cut) if r["status"] == 503]) >= 4,
                    90, what="503s during the cut")  # fmt: skip
         time.sleep(max(0.0, cut + 25 - time.time()))
         healed = time.time()
-        stack.run(["docker", "network", "connect", network, container])
+        stack.run(["docker", "network", "connect", network, container], check=True)
         wait_until(lambda: [r for r in poller.since(healed) if r["status"] == 200
                             and r["path"] == "/api/items"], 60, what="a good request")  # fmt: skip
         during = [r for r in poller.results if cut <= r["started"] < healed]

@@ -29,7 +29,7 @@ def test_the_production_image_holds_the_locked_packages_and_no_installer(make_st
 
     def in_image(*command: str) -> str:
         return stack.run(["docker", "run", "--rm", "--entrypoint", command[0], image,
-                          *command[1:]]).stdout  # fmt: skip
+                          *command[1:]], check=True).stdout  # fmt: skip
 
     installed = json.loads(in_image("python", "-c", INSTALLED))
     lock = locked(stack.path)
@@ -41,8 +41,9 @@ def test_the_production_image_holds_the_locked_packages_and_no_installer(make_st
     assert "pytest" not in installed and "ruff" not in installed
     # No installer ships: neither uv nor pip, in the venv or on PATH.
     assert "pip" not in installed
-    missing = stack.run(["docker", "run", "--rm", "--entrypoint", "sh", image, "-c",
-                         "command -v uv || command -v pip || echo none"]).stdout  # fmt: skip
+    script = "command -v uv || command -v pip || echo none"
+    missing = stack.run(["docker", "run", "--rm", "--entrypoint", "sh", image, "-c", script],
+                        check=True).stdout  # fmt: skip
     assert missing.strip() == "none"
     # Bytecode compiled at build time: the app user could not write it later.
     pyc = in_image("sh", "-c", "ls /opt/venv/lib/python3*/site-packages/flask/__pycache__")

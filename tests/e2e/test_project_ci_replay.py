@@ -23,7 +23,7 @@ def test_the_stack_job_passes_on_a_fresh_clone(make_stack):
     # A fresh clone has no .env (it is never committed): the job writes one.
     (stack.path / ".env").unlink()
     for command in job_steps(stack.path, "stack"):
-        stack.run(["sh", "-c", command], timeout=900)
+        stack.run(["sh", "-c", command], timeout=900, check=True)
     assert "MYSQL_ROOT_PASSWORD=change-me" not in (stack.path / ".env").read_text()
 
 

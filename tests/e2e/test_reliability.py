@@ -39,7 +39,7 @@ def scale_web(stack, replicas: int) -> float:
 
 def web_containers(stack) -> list[dict]:
     ids = stack.compose("ps", "-a", "-q", "web").stdout.split()
-    return [json.loads(stack.run(["docker", "inspect", cid]).stdout)[0] for cid in ids]
+    return [json.loads(stack.run(["docker", "inspect", cid], check=True).stdout)[0] for cid in ids]
 
 
 def upgrade_runs(stack) -> int:
@@ -289,8 +289,8 @@ def test_backup_reset_and_restore_lose_nothing(make_stack, figures):
     refused = stack.make("reset-db", check=False)
     assert refused.returncode != 0 and "refusing without confirmation" in refused.stderr
     stack.make("down")
-    volumes = stack.run(["docker", "volume", "ls", "-q", "--filter",
-                         f"label=com.docker.compose.project={stack.name}"]).stdout  # fmt: skip
+    label = f"label=com.docker.compose.project={stack.name}"
+    volumes = stack.run(["docker", "volume", "ls", "-q", "--filter", label], check=True).stdout
     assert volumes.strip(), "make down removed the database volume"
     stack.up()
     assert item_names(stack) == ["one", "two", "three"]

@@ -25,7 +25,9 @@ def test_secrets_stay_out_of_the_image_and_away_from_web(production_stack, figur
     stack = production_stack
     web = stack.inspect("web")
     image = web["Config"]["Image"]
-    listing = stack.run(["docker", "run", "--rm", "--entrypoint", "ls", image, "-A", "/app"])
+    listing = stack.run(
+        ["docker", "run", "--rm", "--entrypoint", "ls", image, "-A", "/app"], check=True
+    )
     assert ".env" not in listing.stdout.split()
     assert "MYSQL_ROOT_PASSWORD" not in env_of(web)
     uid = stack.compose("exec", "-T", "web", "id", "-u").stdout.strip()

@@ -80,7 +80,7 @@ def test_the_database_speaks_utf8mb4_end_to_end(make_stack):
 
     # Typed into `make dbshell` (the image sets no locale): stored as typed.
     sql = f"INSERT INTO items (name, description) VALUES ('{EMOJI_NAME} typed', '');"
-    stack.run(["make", "dbshell", f"COMPOSE={stack.compose_command}"], stdin_text=sql)
+    stack.run(["make", "dbshell", f"COMPOSE={stack.compose_command}"], stdin_text=sql, check=True)
     names = [item["name"] for item in stack.http("GET", "/api/items").body["items"]]
     assert f"{EMOJI_NAME} typed" in names, names
 

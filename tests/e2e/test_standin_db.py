@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.stack import wait_until
+from harness.stack import run, wait_until
 
 pytestmark = pytest.mark.skipif(
     os.environ.get("E2E_STANDINS") != "1",
@@ -44,7 +44,7 @@ MY_013236 = (
 
 def docker(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
     """Run a docker command and return it, whatever its exit code."""
-    return subprocess.run(["docker", *args], capture_output=True, text=True, timeout=timeout)
+    return run(["docker", *args], None, timeout)
 
 
 class Resources:

@@ -13,7 +13,8 @@ from pathlib import Path
 import yaml
 from dotenv import dotenv_values
 
-from harness.stack import user_environment
+# run: the harness's one way to run a command (stack.py), for the tests' imports.
+from harness.stack import run
 
 TEMPLATE = Path(__file__).resolve().parents[2]
 DEFAULTS = json.loads((TEMPLATE / "cookiecutter.json").read_text())
@@ -50,19 +51,6 @@ def env_values(source: str | Path) -> dict[str, str]:
     if isinstance(source, Path):
         source = source.read_text()
     return dotenv_values(stream=io.StringIO(source))
-
-
-def run(args, cwd, timeout=600, **env) -> subprocess.CompletedProcess:
-    """Run a command to completion, capturing its output as text."""
-    return subprocess.run(
-        args,
-        cwd=cwd,
-        env={**user_environment(), **env},
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
 
 
 def bake_cli(output: Path, *answers: str) -> subprocess.CompletedProcess:

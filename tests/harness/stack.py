@@ -24,6 +24,24 @@ def user_environment() -> dict[str, str]:
     return {name: value for name, value in os.environ.items() if name not in MAKE_RECURSION}
 
 
+def run(args, cwd, timeout=600, *, check=False, stdin_text=None, environment=None, **env):
+    """Run a command to completion, its output captured as text. A failure is
+    returned for the caller to assert on, unless check=True: then it raises
+    AssertionError with the command's output. environment (default: the
+    user's, user_environment()) gets env's variables on top."""
+    result = subprocess.run(
+        args, cwd=cwd, env={**(environment or user_environment()), **env},
+        stdin=subprocess.DEVNULL if stdin_text is None else None, input=stdin_text,
+        capture_output=True, text=True, timeout=timeout,
+    )  # fmt: skip
+    if check and result.returncode != 0:
+        raise AssertionError(
+            f"{' '.join(map(str, args))} exited {result.returncode}\n"
+            f"--- stdout\n{result.stdout[-4000:]}\n--- stderr\n{result.stderr[-4000:]}"
+        )
+    return result
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -90,20 +108,10 @@ class Stack:
         """Start the stack as `make up` (or `make prod-up`) does, and wait until healthy."""
         self.make("prod-up" if self.production else "up", *args)
 
-    def run(self, args, timeout=900, check=True, stdin=None, stdin_text=None):
-        """Run a command in the project; stdin_text, if given, is its input."""
-        if stdin_text is None and stdin is None:
-            stdin = subprocess.DEVNULL
-        result = subprocess.run(
-            args, cwd=self.path, env=self.env(), capture_output=True, text=True,
-            timeout=timeout, stdin=stdin, input=stdin_text,
-        )  # fmt: skip
-        if check and result.returncode != 0:
-            raise AssertionError(
-                f"{' '.join(map(str, args))} exited {result.returncode}\n"
-                f"--- stdout\n{result.stdout[-4000:]}\n--- stderr\n{result.stderr[-4000:]}"
-            )
-        return result
+    def run(self, args, timeout=900, check=False, stdin_text=None):
+        """run() in the project, with the stack's environment."""
+        return run(args, self.path, timeout, check=check, stdin_text=stdin_text,
+                   environment=self.env())  # fmt: skip
 
     def make_compose(self, targets) -> str:
         """COMPOSE for make. `prod-up` adds `-f docker-compose.yml` itself: loaded
@@ -136,7 +144,7 @@ class Stack:
         return ids[0]
 
     def inspect(self, service: str) -> dict:
-        output = self.run(["docker", "inspect", self.container_id(service)]).stdout
+        output = self.run(["docker", "inspect", self.container_id(service)], check=True).stdout
         return json.loads(output)[0]
 
     def logs(self, service: str) -> str:
