@@ -27,7 +27,7 @@ CI_PASSED = "make test passed"
 # The tier's closing table (tests/e2e/conftest.py): seconds, database start, scenario.
 SCENARIO_LINE = re.compile(r"^\s*([\d.]+) s  (\S+)\s+(tests/e2e/\S+)$", re.M)
 # The scenarios whose subject is a first init, a fresh clone, another server,
-# or no database at all: they start on an empty database (initialised=False
+# a database on a tmpfs, or no database at all: they start on an empty database (initialised=False
 # in each). Reviewed here, so that a new scenario starting empty shows as
 # "not met" until someone has decided it must.
 EMPTY_BY_DESIGN = {
@@ -40,6 +40,7 @@ EMPTY_BY_DESIGN = {
     "tests/e2e/test_doctor.py::test_each_doctor_check_fails_on_purpose_with_its_fix",
     "tests/e2e/test_project_ci_replay.py::test_the_stack_job_passes_on_a_fresh_clone",
     "tests/e2e/test_restore.py::test_a_dump_restores_into_other_servers_with_gtids_on_and_off",
+    "tests/e2e/test_faults.py::test_a_full_disk_refuses_writes_with_503_and_recovers",
     "tests/e2e/test_image.py::test_the_production_image_holds_the_locked_packages_and_no_installer",
     "tests/e2e/test_image.py::test_the_dependency_loop_runs_in_a_container_and_writes_files_you_own",
 }  # fmt: skip

@@ -301,7 +301,9 @@ def post_until_refused(stack, tries: int) -> list:
 def test_a_full_disk_refuses_writes_with_503_and_recovers(make_stack, figures, tmp_path):
     override = tmp_path / "small-disk.yml"
     override.write_text(SMALL_DISK)
-    stack = make_stack(initialised=True, production=True, extra_files=[str(override)])
+    # A tmpfs is new at each start of its container: nothing can be copied into
+    # it beforehand, so its database is a first init, with the small disk's settings.
+    stack = make_stack(initialised=False, production=True, extra_files=[str(override)])
     # Not `make prod-up`: it adds docker-compose.yml last, which would put
     # the named volume back over the tmpfs.
     stack.compose("up", "--detach", "--build", "--wait", "--wait-timeout", "300", timeout=600)
