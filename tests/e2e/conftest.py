@@ -185,6 +185,18 @@ def figures(request) -> dict:
         Path(path).write_text(json.dumps({"groups": collected, "images": images}, indent=1))
 
 
+def pytest_sessionfinish(session):
+    # An xdist worker hands its scenarios' times to the controller (workeroutput).
+    if hasattr(session.config, "workeroutput"):
+        session.config.workeroutput["scenario_times"] = json.dumps(SCENARIO_TIMES)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error):
+    """Collect a finished xdist worker's scenario times (controller side)."""
+    SCENARIO_TIMES.update(json.loads(node.workeroutput.get("scenario_times", "{}")))
+
+
 def pytest_terminal_summary(terminalreporter):
     if SCENARIO_TIMES:
         terminalreporter.section("end-to-end scenario wall times")
