@@ -2,7 +2,7 @@
 
 import socket
 
-from dotenv import dotenv_values, set_key
+from harness.bakery import set_env
 
 
 def doctor(stack, *env: str, compose=None):
@@ -16,10 +16,7 @@ def doctor(stack, *env: str, compose=None):
 
 def edit_env(stack, name: str, value: str) -> str:
     """Set name=value in the project's .env; return the old value."""
-    env = stack.path / ".env"
-    old = dotenv_values(env)[name]
-    set_key(env, name, value, quote_mode="never")
-    return old
+    return set_env(stack.path, name, value)
 
 
 def in_db_image(stack, script: str) -> str:

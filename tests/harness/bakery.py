@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 import yaml
-from dotenv import dotenv_values
+from dotenv import dotenv_values, set_key
 
 # run: the harness's one way to run a command (stack.py), for the tests' imports.
 from harness.stack import run
@@ -51,6 +51,14 @@ def env_values(source: str | Path) -> dict[str, str]:
     if isinstance(source, Path):
         source = source.read_text()
     return dotenv_values(stream=io.StringIO(source))
+
+
+def set_env(project: Path, name: str, value: str) -> str:
+    """Set name=value in the project's .env, unquoted as the bake writes it; return
+    the old value."""
+    old = env_values(project / ".env").get(name, "")
+    set_key(project / ".env", name, value, quote_mode="never")
+    return old
 
 
 def bake_cli(output: Path, *answers: str) -> subprocess.CompletedProcess:

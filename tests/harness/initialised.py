@@ -15,8 +15,7 @@ import hashlib
 import shutil
 from pathlib import Path
 
-from dotenv import dotenv_values, set_key
-
+from harness.bakery import env_values, set_env
 from harness.stack import Stack
 
 # Written at first init and kept in the data directory: a copy needs them.
@@ -29,7 +28,7 @@ COPY = "cp -a /seed/. /var/lib/mysql/ && rm -f /var/lib/mysql/auto.cnf"
 
 def seed_key(stack: Stack) -> tuple:
     """What a first init depends on: the server image, the .env's names, the init scripts."""
-    env = dotenv_values(stack.path / ".env")
+    env = env_values(stack.path / ".env")
     scripts = sorted((stack.path / "docker" / "db-init").rglob("*"))
     digest = hashlib.sha256()
     for script in scripts:
@@ -58,7 +57,7 @@ class InitialisedDatabases:
         with the secrets that directory's users were created with."""
         seed, secrets = self.seed_for(stack)
         for name, value in secrets.items():
-            set_key(stack.path / ".env", name, value, quote_mode="never")
+            set_env(stack.path, name, value)
         stack.compose(
             "run", "--rm", "--no-deps", "--volume", f"{seed.name}_{VOLUME}:/seed:ro",
             "--entrypoint", "sh", "db", "-c", COPY,
@@ -79,7 +78,7 @@ class InitialisedDatabases:
         seed.compose("up", "--detach", "--wait", "db")
         # A clean shutdown, as `make down` does: the copies start without recovery.
         seed.compose("stop", "db")
-        env = dotenv_values(path / ".env")
+        env = env_values(path / ".env")
         return seed, {name: env[name] for name in SECRETS}
 
     def remove(self) -> None:
