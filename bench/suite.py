@@ -25,7 +25,7 @@ CI_TIMEOUT = 2 * 3600
 CI_LINE = re.compile(r"^\[ci\s+(\d+) s\] (.*)$", re.M)
 CI_PASSED = "make test passed"
 # The tier's closing table (tests/e2e/conftest.py): seconds, database start, scenario.
-SCENARIO_LINE = re.compile(r"^\s*([\d.]+) s  (\S+)\s+(tests/e2e/\S+)$", re.M)
+SCENARIO_LINE = re.compile(r"^\s*([\d.]+) s  (\S+)\s+(tests/e2e/.+)$", re.M)
 # The scenarios whose subject is a first init, a fresh clone, another server,
 # a database on a tmpfs, or no database at all: they start on an empty database (initialised=False
 # in each). Reviewed here, so that a new scenario starting empty shows as
@@ -65,9 +65,13 @@ def other_e2e_stacks() -> list[str]:
     return sorted({name for name in output.split() if name.startswith("e2e")})
 
 
+# pytest's last line: "===== 74 passed, 1 skipped in 647.88s (0:10:47) =====" (no = with -q).
+SUMMARY_LINE = re.compile(r"^=* ?(\d+ (?:passed|failed|errors?)\b.* in ([\d.]+)s.*?) ?=*$", re.M)
+
+
 def tier_times(log_text: str) -> list[dict]:
     """Each tier's pytest summary line ("N passed in Xs"), in make test's order."""
-    lines = re.findall(r"^=+ (.* in ([\d.]+)s.*) =+$", log_text, re.M)
+    lines = SUMMARY_LINE.findall(log_text)
     return [
         {"tier": tier, "seconds": float(seconds), "summary": summary}
         for tier, (summary, seconds) in zip(TIERS, lines, strict=False)
