@@ -116,7 +116,7 @@ def stack_factory(request, base: Path):
     """Yield a function that bakes a project into base and returns its Stack.
 
     initialised (no default, so that each scenario says it): True starts the
-    stack on a copy of a database initialised once per run, as after a
+    stack on a copy of a database initialised once per worker, as after a
     restart with a kept volume; False leaves the first init to `make up`,
     for the scenarios about a first init or a fresh clone.
     """

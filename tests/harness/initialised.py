@@ -1,4 +1,5 @@
-"""Databases initialised once per run, copied into the volumes of scenarios.
+"""Databases initialised once per run (per worker under pytest-xdist), copied
+into the volumes of scenarios.
 
 A first init (the server's --initialize, the first-boot users, the init
 scripts) costs seconds that only the scenarios about it need to spend. The
