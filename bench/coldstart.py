@@ -9,15 +9,16 @@ from pathlib import Path
 
 from common import (
     BENCH,
+    JSON,
     PACKAGE,
     DbProbe,
-    Poller,
-    dotenv,
+    StatusPoller,
+    env_values,
     get,
     log,
     log_events,
     new_stack,
-    post_json,
+    request,
     started_at,
     timed,
     wait_until,
@@ -104,8 +105,8 @@ def cold_start(project: Path, images: dict[str, str], approach: str) -> dict:
     is the database's first init on an empty volume."""
     stack = new_stack(project, images, files_for(approach))
     t0, t0_wall = time.monotonic(), time.time()
-    poller = Poller(stack.web_port, "/api/items", t0)
-    probe = DbProbe(stack.db_port, dotenv(project), t0)
+    poller = StatusPoller(stack.web_port, "/api/items", t0)
+    probe = DbProbe(stack.db_port, env_values(project / ".env"), t0)
     poller.start()
     probe.start()
     try:
@@ -123,7 +124,7 @@ def cold_start(project: Path, images: dict[str, str], approach: str) -> dict:
             "gap": None if probe.ready is None else first_good - probe.ready,
             "failed": poller.count("failed"),
             "refused": poller.count("refused"),
-            "samples": poller.samples,
+            "samples": poller.outcomes(),
             "db_started": started_at(stack, "db") - t0_wall,
         }
         if approach == "template":
@@ -201,7 +202,7 @@ def dev_loop(project: Path, images: dict[str, str], runs: int) -> dict:
     try:
         log("dev loop: cold make up")
         stack.make("up", timeout=START_TIMEOUT)
-        post_json(stack.web_port, "/api/items", b'{"name": "kept across restarts"}')
+        request(stack.web_port, "POST", "/api/items", b'{"name": "kept across restarts"}', JSON)
         warm, down, db_start = [], [], []
         for run in range(runs):
             down.append(timed(stack.make, "down"))

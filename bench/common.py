@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import http.client
 import json
 import os
 import re
-import shlex
 import statistics
 import subprocess
 import sys
@@ -17,13 +15,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from dotenv import dotenv_values
-
 # The end-to-end tier's Stack (make, compose, down -v, free ports): tests/ is
 # on PYTHONPATH (`make bench`).
-from harness.stack import COMPOSE, Stack, free_port, wait_until
+from harness.bakery import TEMPLATE, env_values
+from harness.httpclient import JSON, StatusPoller, get, request
+from harness.stack import COMPOSE, Stack, file_flags, free_port, wait_until
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = TEMPLATE
 BENCH = REPO / "bench"
 
 # Its own project name, so its images (bench-app-web...) never replace the
@@ -32,7 +30,7 @@ PROJECT = "bench-app"
 PACKAGE = "bench_app"
 STACK_PREFIX = "bench"
 
-__all__ = ["free_port", "wait_until"]
+__all__ = ["JSON", "StatusPoller", "env_values", "free_port", "get", "request", "wait_until"]
 
 
 def log(message: str) -> None:
@@ -91,11 +89,6 @@ def bake(workdir: Path, **answers: str) -> Path:
     return Path(path)
 
 
-def dotenv(project: Path) -> dict[str, str]:
-    """Read the baked .env (its fresh secrets)."""
-    return dotenv_values(project / ".env")
-
-
 @dataclass
 class BenchStack(Stack):
     """A Stack whose Compose files are given explicitly (none: Compose's defaults)."""
@@ -103,9 +96,8 @@ class BenchStack(Stack):
     files: tuple[str, ...] = ()
 
     @property
-    def compose_command(self) -> str:
-        flags = " ".join(f"-f {shlex.quote(name)}" for name in self.files)
-        return f"{COMPOSE} {flags}".strip()
+    def compose_args(self) -> list[str]:
+        return [*COMPOSE.split(), *file_flags(self.files)]
 
     def env(self) -> dict[str, str]:
         # What the baked Makefile exports, for the compose calls made without make;
@@ -120,68 +112,6 @@ def new_stack(project: Path, images_: dict[str, str], files=()) -> BenchStack:
     """Return a stack with a unique bench* name and free ports."""
     name = f"{STACK_PREFIX}{uuid.uuid4().hex[:10]}"
     return BenchStack(project, name, images_, [], files=tuple(files))
-
-
-def get(port: int, path: str, timeout: float = 2.0) -> tuple[int | None, bytes]:
-    """GET a path on 127.0.0.1; return (status, body), status None when nothing answered."""
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
-    try:
-        connection.request("GET", path)
-        response = connection.getresponse()
-        return response.status, response.read()
-    except TimeoutError:
-        return 0, b""  # connected but no answer in time: a failed request
-    except (OSError, http.client.HTTPException):
-        return None, b""
-    finally:
-        connection.close()
-
-
-def post_json(port: int, path: str, body: bytes) -> int:
-    """POST a JSON body; return the status."""
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    try:
-        connection.request("POST", path, body, {"Content-Type": "application/json"})
-        return connection.getresponse().status
-    finally:
-        connection.close()
-
-
-class Poller(threading.Thread):
-    """Send GET path every interval from t0 on; record (seconds, outcome)."""
-
-    def __init__(self, port: int, path: str, t0: float, interval: float = 0.1):
-        super().__init__(daemon=True)
-        self.port, self.path, self.t0, self.interval = port, path, t0, interval
-        self.samples: list[tuple[float, str]] = []
-        self.halt = threading.Event()
-
-    def outcome(self) -> str:
-        """Classify one request: good (200), failed (an error answer), refused (no answer)."""
-        status, _ = get(self.port, self.path)
-        if status is None:
-            return "refused"
-        return "good" if status == 200 else "failed"
-
-    def run(self) -> None:
-        tick = 0
-        while not self.halt.is_set():
-            sent = time.monotonic() - self.t0
-            self.samples.append((sent, self.outcome()))
-            # A fixed schedule: a slow answer skips ticks instead of piling up.
-            tick = max(tick + 1, int((time.monotonic() - self.t0) / self.interval) + 1)
-            self.halt.wait(max(0.0, self.t0 + tick * self.interval - time.monotonic()))
-
-    def first(self, kind: str) -> float | None:
-        return next((t for t, outcome in list(self.samples) if outcome == kind), None)
-
-    def count(self, kind: str) -> int:
-        return sum(1 for _, outcome in self.samples if outcome == kind)
-
-    def stop(self) -> None:
-        self.halt.set()
-        if self.is_alive():
-            self.join(timeout=5)
 
 
 class DbProbe(threading.Thread):
@@ -239,7 +169,9 @@ def docker_time(stamp: str) -> float:
 
 def started_at(stack: BenchStack, service: str) -> float:
     """When a service's container last started, in epoch seconds (Docker's clock)."""
-    state = json.loads(stack.run(["docker", "inspect", stack.container_id(service)]).stdout)[0]
+    state = json.loads(
+        stack.run(["docker", "inspect", stack.container_id(service)], check=True).stdout
+    )[0]
     return docker_time(state["State"]["StartedAt"])
 
 

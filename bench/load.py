@@ -22,13 +22,14 @@ from pathlib import Path
 
 from common import (
     BENCH,
+    JSON,
     cpu_seconds,
     free_port,
     get,
     log,
     memory_mb,
     new_stack,
-    post_json,
+    request,
     wait_until,
 )
 
@@ -173,7 +174,8 @@ def load(project: Path, images: dict[str, str], runs: int, seconds: float) -> di
         ready = lambda port: get(port, PATH)[0] == 200  # noqa: E731
         wait_until(lambda: ready(stack.web_port), 240, 0.2, "gunicorn serving")
         for number in range(10):
-            post_json(stack.web_port, PATH, f'{{"name": "item {number}"}}'.encode())
+            body = f'{{"name": "item {number}"}}'.encode()
+            request(stack.web_port, "POST", PATH, body, JSON)
         servers = start_servers(stack)
         for server, (_, port) in servers.items():
             wait_until(lambda port=port: ready(port), 120, 0.2, f"{server} serving")

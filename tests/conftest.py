@@ -14,9 +14,9 @@ from harness.bakery import require
 def pytest_addoption(parser):
     # Read by tests/e2e/conftest.py; declared here, where pytest looks at start-up.
     parser.addoption(
-        "--reliability-doc",
+        "--figures",
         metavar="PATH",
-        help="after a full green end-to-end run, write the reliability figures to PATH",
+        help="after a green end-to-end run, save the figures it measured to PATH (JSON)",
     )
 
 

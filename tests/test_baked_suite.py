@@ -6,14 +6,14 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 import tomllib
-import urllib.request
 from pathlib import Path
 
 import pytest
 
 from harness.bakery import TEMPLATE, run, run_baked_suite, uv
+from harness.httpclient import get
+from harness.stack import wait_until
 
 # The real servers of the template's options: MySQL 9.7 (for mysql-8.4 and
 # mysql-9.7) and MariaDB 11.8. .ci/db-servers-up.sh starts both.
@@ -75,6 +75,8 @@ def test_a_new_model_module_is_seen_by_migrate_without_importing_it(bake, tmp_pa
 
     drift = flask_db(project, "check", database_url=url)
     assert drift.returncode != 0, "flask db check missed the new model"
+    said = drift.stdout + drift.stderr
+    assert "New upgrade operations detected" in said and "widgets" in said, said[-2000:]
 
     migrate = flask_db(project, "migrate", "-m", "add widgets", database_url=url)
     assert migrate.returncode == 0, migrate.stderr
@@ -121,17 +123,15 @@ def test_make_local_serves_on_sqlite_without_docker(bake):
         ["make", "local", f"LOCAL_PORT={port}"], cwd=project, stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
     )  # fmt: skip
+
+    def health() -> dict | None:
+        if server.poll() is not None:
+            pytest.fail(f"make local exited ({server.returncode}) before serving /health")
+        status, raw = get(port, "/health")
+        return json.loads(raw) if status == 200 else None
+
     try:
-        deadline = time.monotonic() + 300
-        while time.monotonic() < deadline and server.poll() is None:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as r:
-                    body = json.loads(r.read())
-                break
-            except OSError:
-                time.sleep(1)
-        else:
-            pytest.fail(f"make local never served /health (exit {server.poll()})")
+        body = wait_until(health, 300, 1, "make local to serve /health")
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(30)

@@ -78,12 +78,17 @@ def test_every_bake_has_a_lock_that_matches_its_pyproject(bake, answers):
 
 
 def test_a_lock_that_no_longer_matches_fails_the_check(bake):
-    """The check above can fail: a pin the lock does not satisfy is caught."""
+    """The check above can fail: a pyproject.toml the lock no longer matches is caught."""
     path = bake()
     pyproject = path / "pyproject.toml"
-    pyproject.write_text(pyproject.read_text().replace('"Flask>=', '"Flask<3,>=0.1,!='))
+    # The project's own version: a difference uv sees without an index (a
+    # changed pin would make it resolve, which --offline refuses for that reason).
+    text = re.sub(r'(?m)^version = ".*"$', 'version = "9.9.9"', pyproject.read_text(), count=1)
+    pyproject.write_text(text)
     result = run([uv(), "lock", "--check", "--offline"], path)
     assert result.returncode != 0
+    said = " ".join(result.stderr.split())  # uv wraps its lines to the terminal's width
+    assert "`uv.lock` needs to be updated, but `--check` was provided" in said, result.stderr
 
 
 def test_the_baked_lock_is_rendered_and_holds_nothing_else_jinja_would_read():

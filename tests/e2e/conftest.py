@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -10,6 +11,8 @@ import uuid
 from pathlib import Path
 
 import pytest
+
+from harness.bakery import TEMPLATE, require
 
 
 def docker_unavailable_reason() -> str | None:
@@ -23,20 +26,13 @@ def docker_unavailable_reason() -> str | None:
     return None
 
 
-def skip_or_fail(reason: str) -> None:
-    """Skip, or fail when REQUIRE_E2E=1 says a skipped e2e tier is an error."""
-    # CI sets REQUIRE_E2E=1 so a broken engine cannot pass as "all skipped".
-    if os.environ.get("REQUIRE_E2E") == "1":
-        pytest.fail(f"REQUIRE_E2E=1 but {reason}", pytrace=False)
-    pytest.skip(reason)
-
-
 @pytest.fixture(scope="session")
 def docker_engine() -> None:
     """Skip (or fail, with REQUIRE_E2E=1) when no Docker engine answers."""
     reason = docker_unavailable_reason()
     if reason:
-        skip_or_fail(reason)
+        # CI sets REQUIRE_E2E=1 so a broken engine cannot pass as "all skipped".
+        require("e2e", reason)
 
 
 @pytest.fixture(scope="session")
@@ -53,13 +49,15 @@ def standin_images(docker_engine) -> dict[str, str]:
 
 # --- Baked stacks -----------------------------------------------------------
 
-TEMPLATE = Path(__file__).resolve().parents[2]
 STANDINS = os.environ.get("E2E_STANDINS") == "1"
 # Stack names carry the test run's pid: a run removes only the stacks of runs
 # that are gone, never those of another run going on beside it.
 STACK_PREFIX = f"e2e{os.getpid()}x"
 STACK_NAME = re.compile(r"e2e(\d+)x")
-SCENARIO_TIMES: dict[str, float] = {}
+# Per scenario: its wall time, and how each of its stacks' databases started.
+SCENARIO_TIMES: dict[str, tuple[float, list[str]]] = {}
+# The words of that table, which bench/suite.py reads back from the log.
+STARTS = {True: "initialised", False: "empty"}
 
 
 def compose_projects() -> set[str]:
@@ -115,15 +113,23 @@ def images_for(standins: dict[str, str], database: str) -> dict[str, str]:
 
 
 def stack_factory(request, base: Path):
-    """Yield a function that bakes a project into base and returns its Stack."""
+    """Yield a function that bakes a project into base and returns its Stack.
+
+    initialised (no default, so that each scenario says it): True starts the
+    stack on a copy of a database initialised once per worker, as after a
+    restart with a kept volume; False leaves the first init to `make up`,
+    for the scenarios about a first init or a fresh clone.
+    """
     from cookiecutter.main import cookiecutter
 
     from harness.stack import Stack
 
     standins = request.getfixturevalue("standin_images") if STANDINS else {}
-    stacks = []
+    stacks, starts = [], []
 
-    def make(extra_files=(), production=False, **answers):
+    def make(*, initialised: bool, extra_files=(), production=False, **answers):
+        if initialised and answers.get("db_storage", "volume") != "volume":
+            raise ValueError("initialised=True copies into the named volume: db_storage=volume")
         output = base / f"bake{len(stacks)}"
         path = Path(cookiecutter(str(TEMPLATE), no_input=True, extra_context=answers,
                                  output_dir=str(output)))  # fmt: skip
@@ -131,13 +137,26 @@ def stack_factory(request, base: Path):
         images = images_for(standins, answers.get("database", "mysql-8.4"))
         stack = Stack(path, name, images, list(extra_files), production)
         stacks.append(stack)
+        starts.append(STARTS[initialised])
+        if initialised:
+            request.getfixturevalue("initialised_databases").copy_into(stack)
         return stack
 
     started = time.monotonic()
     yield make
-    SCENARIO_TIMES[request.node.nodeid] = time.monotonic() - started
+    SCENARIO_TIMES[request.node.nodeid] = (time.monotonic() - started, starts)
     for stack in stacks:
         stack.down()
+
+
+@pytest.fixture(scope="session")
+def initialised_databases(clean_engine, tmp_path_factory):
+    """The run's initialised databases (harness.initialised); removed at its end."""
+    from harness.initialised import InitialisedDatabases
+
+    databases = InitialisedDatabases(tmp_path_factory.mktemp("initialised"), STACK_PREFIX)
+    yield databases
+    databases.remove()
 
 
 @pytest.fixture
@@ -152,66 +171,36 @@ def make_stack_module(request, clean_engine, tmp_path_factory):
     yield from stack_factory(request, tmp_path_factory.mktemp("module"))
 
 
-# The doc is written (with --reliability-doc) only when every group below
-# was measured, green: a plain test run changes no tracked file.
-RELIABILITY_GROUPS = {
-    "replicas", "startup failures", "failed migration", "database restart",
-    "graceful stop", "backup", "secrets and exposure", "bad input", "doctor",
-    "authentication", "restore", "faults",
-}  # fmt: skip
-
-
 @pytest.fixture(scope="session")
 def figures(request) -> dict:
-    """Collect the reliability figures, for --reliability-doc."""
+    """Collect the figures scenarios measure; with --figures=PATH, save them there
+    after a green run (`make reliability` turns them into docs/reliability.md)."""
     # Asked for now, not at teardown: by then the session's stand-ins are gone.
     images = request.getfixturevalue("standin_images") if STANDINS else {}
     collected: dict[str, dict] = {}
     yield collected
-    doc = request.config.getoption("--reliability-doc")
-    if doc and RELIABILITY_GROUPS <= set(collected) and not request.session.testsfailed:
-        write_reliability_doc(Path(doc), collected, images)
+    path = request.config.getoption("--figures")
+    if path and not request.session.testsfailed:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).write_text(json.dumps({"groups": collected, "images": images}, indent=1))
 
 
-def command_output(*args: str) -> str:
-    return subprocess.run(args, capture_output=True, text=True).stdout.strip()
+def pytest_sessionfinish(session):
+    # An xdist worker hands its scenarios' times to the controller (workeroutput).
+    if hasattr(session.config, "workeroutput"):
+        session.config.workeroutput["scenario_times"] = json.dumps(SCENARIO_TIMES)
 
 
-def servers_run(images: dict[str, str]) -> str:
-    """Say what the figures ran on: engine, Compose, database servers."""
-    engine = command_output("docker", "version", "--format", "{{.Server.Version}}")
-    compose = command_output("docker", "compose", "version", "--short")
-    servers = [
-        command_output("docker", "run", "--rm", "--entrypoint", binary, images[key], "--version")
-        for key, binary in (("MYSQL_IMAGE", "mysqld"), ("MARIADB_IMAGE", "mariadbd"))
-        if key in images
-    ]
-    on = "; ".join(servers) if servers else "the official images"
-    return f"Docker Engine {engine}, Compose {compose}; database servers: {on}"
-
-
-def write_reliability_doc(doc: Path, collected: dict, images: dict[str, str]) -> None:
-    lines = [
-        "# Reliability figures",
-        "",
-        "Written by the end-to-end tier (`make reliability`) on a full, green",
-        "run; each figure comes from a test that asserts the behaviour around it.",
-        f"Times are wall times on this machine ({os.cpu_count()} cores): read them",
-        "as orders of magnitude.",
-        "",
-        f"Run: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, on {servers_run(images)}.",
-        "",
-        "| scenario | figure | value |",
-        "|---|---|---|",
-    ]
-    for scenario, values in collected.items():
-        for name, value in values.items():
-            lines.append(f"| {scenario} | {name} | {value} |")
-    doc.write_text("\n".join(lines) + "\n")
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error):
+    """Collect a finished xdist worker's scenario times (controller side)."""
+    SCENARIO_TIMES.update(json.loads(node.workeroutput.get("scenario_times", "{}")))
 
 
 def pytest_terminal_summary(terminalreporter):
     if SCENARIO_TIMES:
         terminalreporter.section("end-to-end scenario wall times")
-        for nodeid, seconds in SCENARIO_TIMES.items():
-            terminalreporter.write_line(f"{seconds:7.1f} s  {nodeid}")
+        for nodeid, (seconds, starts) in SCENARIO_TIMES.items():
+            # A scenario without a stack of its own (a module's shared one) says "-".
+            database = "+".join(starts) or "-"
+            terminalreporter.write_line(f"{seconds:7.1f} s  {database:<11}  {nodeid}")

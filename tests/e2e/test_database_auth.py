@@ -51,13 +51,13 @@ def cold_login_cache(stack) -> None:
 
 def restart_db(stack) -> None:
     """Restart the database container (the web one keeps running) and wait until healthy."""
-    stack.run(["docker", "restart", stack.container_id("db")])
+    stack.run(["docker", "restart", stack.container_id("db")], check=True)
     healthy = lambda: stack.inspect("db")["State"]["Health"]["Status"] == "healthy"  # noqa: E731
     wait_until(healthy, 120, what="db healthy after its restart")
 
 
 def test_without_tls_a_cold_login_uses_the_rsa_exchange(make_stack, tmp_path, figures):
-    stack = make_stack(extra_files=[db_command(tmp_path, "--tls-version=")])
+    stack = make_stack(initialised=True, extra_files=[db_command(tmp_path, "--tls-version=")])
     stack.make("up")
     assert app_query(stack, SSL_VERSION).stdout.strip() in {"", "-"}, "TLS was not off"
 
@@ -83,7 +83,8 @@ def test_without_tls_a_cold_login_uses_the_rsa_exchange(make_stack, tmp_path, fi
 
 
 def test_tls_required_by_the_server_is_verified_by_the_app(make_stack, tmp_path, figures):
-    stack = make_stack(extra_files=[db_command(tmp_path, "--require-secure-transport=ON")])
+    required = db_command(tmp_path, "--require-secure-transport=ON")
+    stack = make_stack(initialised=True, extra_files=[required])
     # PyMySQL uses TLS when offered: the stack comes up as it is.
     stack.make("up")
     plain = stack.compose("exec", "-T", "db", "sh", "-c",
@@ -98,7 +99,7 @@ def test_tls_required_by_the_server_is_verified_by_the_app(make_stack, tmp_path,
     assert verified.stdout.strip().startswith("TLSv1."), verified.stdout
 
     # The web service itself, restarted with the CA: serves over verified TLS.
-    stack.run(["sh", "-c", "echo DB_SSL_CA=/app/ca.pem >> .env"])
+    stack.run(["sh", "-c", "echo DB_SSL_CA=/app/ca.pem >> .env"], check=True)
     stack.compose("up", "--detach", "--wait", "web")
     assert stack.http("GET", "/health").status == 200
     figures.setdefault("authentication", {}).update(
@@ -107,7 +108,7 @@ def test_tls_required_by_the_server_is_verified_by_the_app(make_stack, tmp_path,
 
 
 def test_with_a_ca_set_the_app_never_falls_back_to_plain_text(make_stack, tmp_path):
-    stack = make_stack(extra_files=[db_command(tmp_path, "--tls-version=")])
+    stack = make_stack(initialised=True, extra_files=[db_command(tmp_path, "--tls-version=")])
     stack.make("up")
     stack.compose("cp", "db:/var/lib/mysql/ca.pem", "ca.pem")
     wait = stack.compose(

@@ -8,11 +8,9 @@ TCP), what VS Code sends when it attaches: no editor is needed to prove it.
 import json
 import socket
 import threading
-import time
-import urllib.error
-import urllib.request
 
-from harness.stack import free_port
+from harness.httpclient import request
+from harness.stack import free_port, wait_until
 
 BREAKPOINT_SOURCE = "current = database_revisions()"
 
@@ -29,22 +27,22 @@ class DapClient:
         self.buffer = b""
         self.seq = 0
         self.messages: list[dict] = []
+        self.socket = None
         # Docker's proxy accepts on the published port before debugpy listens
         # (the entrypoint waits and migrates first), then drops the
         # connection: retry until the adapter answers `initialize`.
-        deadline = time.monotonic() + timeout
-        while True:
-            self.socket = None
-            try:
-                self.socket = socket.create_connection(("127.0.0.1", port), timeout=60)
-                self.request("initialize", adapterID="debugpy", pathFormat="path",
-                             linesStartAt1=True, columnsStartAt1=True)  # fmt: skip
-                return
-            except (OSError, ConnectionClosed):
-                self.close()
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.5)
+        wait_until(self.initialize, timeout, 0.5, "the debug adapter to answer initialize")
+
+    def initialize(self) -> bool:
+        """Connect and send `initialize`; False (and closed) when the adapter is not there yet."""
+        try:
+            self.socket = socket.create_connection(("127.0.0.1", self.port), timeout=60)
+            self.request("initialize", adapterID="debugpy", pathFormat="path",
+                         linesStartAt1=True, columnsStartAt1=True)  # fmt: skip
+            return True
+        except (OSError, ConnectionClosed):
+            self.close()
+            return False
 
     def close(self) -> None:
         if self.socket is not None:
@@ -97,7 +95,7 @@ class DapClient:
 
 
 def test_an_editor_attaches_and_stops_at_a_breakpoint_in_a_request(make_stack):
-    stack = make_stack()
+    stack = make_stack(initialised=True)
     debug_port = free_port()
     stack.settings["DEBUG_PORT"] = str(debug_port)
     source = stack.path / "flask_app" / "health.py"
@@ -142,14 +140,12 @@ def attach_and_stop_at_a_breakpoint(dap: DapClient, stack, line: int) -> None:
 
 def get_when_served(port: int, answer: dict, timeout: float = 120) -> None:
     """GET /health once the server listens (it starts after the attach)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+
+    def answered() -> bool:
         try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=60) as r:
-                answer["status"] = r.status
-                return
-        except urllib.error.HTTPError as error:  # answered: an error status, no retry
-            answer["status"] = error.code
-            return
+            answer["status"] = request(port, "GET", "/health", timeout=60)[0]
+            return True
         except OSError:  # nothing listens yet
-            time.sleep(0.5)
+            return False
+
+    wait_until(answered, timeout, 0.5, "/health to answer")

@@ -2,7 +2,7 @@
 
 import socket
 
-from dotenv import dotenv_values, set_key
+from harness.bakery import set_env
 
 
 def doctor(stack, *env: str, compose=None):
@@ -16,10 +16,7 @@ def doctor(stack, *env: str, compose=None):
 
 def edit_env(stack, name: str, value: str) -> str:
     """Set name=value in the project's .env; return the old value."""
-    env = stack.path / ".env"
-    old = dotenv_values(env)[name]
-    set_key(env, name, value, quote_mode="never")
-    return old
+    return set_env(stack.path, name, value)
 
 
 def in_db_image(stack, script: str) -> str:
@@ -29,7 +26,7 @@ def in_db_image(stack, script: str) -> str:
 
 
 def test_doctor_passes_on_a_healthy_stack(make_stack, figures):
-    stack = make_stack()
+    stack = make_stack(initialised=True)
     stack.up()
     code, failures, stdout = doctor(stack)
     assert (code, failures) == (0, []), stdout
@@ -40,7 +37,8 @@ def test_doctor_passes_on_a_healthy_stack(make_stack, figures):
 
 
 def test_each_doctor_check_fails_on_purpose_with_its_fix(make_stack, figures):
-    stack = make_stack()
+    # Its data dir checks need an empty volume; its `up` is a first init.
+    stack = make_stack(initialised=False)
     broken = {}
 
     # Before `up`: no engine, no Compose, a placeholder secret, a taken port.

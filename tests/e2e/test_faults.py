@@ -7,7 +7,6 @@ figures go to the "faults" group of docs/reliability.md.
 """
 
 import json
-import shlex
 import subprocess
 import threading
 import time
@@ -40,7 +39,7 @@ STOPPED_IN_0002 = "Upgrade stopped in revision 0002: alembic_version is still at
 def web_state(stack) -> dict:
     ids = stack.compose("ps", "-a", "-q", "web").stdout.split()
     assert len(ids) == 1, ids
-    return json.loads(stack.run(["docker", "inspect", ids[0]]).stdout)[0]["State"]
+    return json.loads(stack.run(["docker", "inspect", ids[0]], check=True).stdout)[0]["State"]
 
 
 def status(stack, path: str) -> int:
@@ -56,7 +55,7 @@ def migration_lock_holder(stack) -> str:
 
 
 def test_database_killed_mid_migration_stops_web_with_the_repair(make_stack, figures, tmp_path):
-    stack = make_stack(production=True)
+    stack = make_stack(initialised=True, production=True)
     stack.up()
     (stack.path / "migrations" / "versions" / "0002_gadgets.py").write_text(SLOW_REVISION)
     deploy = stack.popen_make("prod-up", log=tmp_path / "deploy.log")
@@ -124,7 +123,7 @@ class InContainerPoller:
     """Run POLLER in the web container and collect its answers."""
 
     def __init__(self, stack):
-        command = [*shlex.split(stack.compose_command), "exec", "-T", "web", "python", "-c", POLLER]
+        command = [*stack.compose_args, "exec", "-T", "web", "python", "-c", POLLER]
         self.process = subprocess.Popen(
             command, cwd=stack.path, env=stack.env(), stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL, text=True,
@@ -148,7 +147,7 @@ class InContainerPoller:
 
 
 def test_a_cut_network_gives_bounded_503s_and_heals_without_restart(make_stack, figures):
-    stack = make_stack(production=True)
+    stack = make_stack(initialised=True, production=True)
     stack.up()
     assert stack.http("POST", "/api/items", {"name": "before the cut"}).status == 201
     web_before = web_state(stack)["StartedAt"]
@@ -157,13 +156,13 @@ def test_a_cut_network_gives_bounded_503s_and_heals_without_restart(make_stack, 
     try:
         wait_until(lambda: len(poller.results) >= 4, 60, what="the poller to start")
         cut = time.time()
-        stack.run(["docker", "network", "disconnect", network, container])
+        stack.run(["docker", "network", "disconnect", network, container], check=True)
         # Long enough for requests on pooled connections to meet the timeouts.
         wait_until(lambda: len([r for r in poller.since(cut) if r["status"] == 503]) >= 4,
                    90, what="503s during the cut")  # fmt: skip
         time.sleep(max(0.0, cut + 25 - time.time()))
         healed = time.time()
-        stack.run(["docker", "network", "connect", network, container])
+        stack.run(["docker", "network", "connect", network, container], check=True)
         wait_until(lambda: [r for r in poller.since(healed) if r["status"] == 200
                             and r["path"] == "/api/items"], 60, what="a good request")  # fmt: skip
         during = [r for r in poller.results if cut <= r["started"] < healed]
@@ -180,8 +179,9 @@ def test_a_cut_network_gives_bounded_503s_and_heals_without_restart(make_stack, 
         else:
             assert body["error"] == "Service Unavailable", body
             assert body["message"].startswith("the database is unavailable"), body
+    # A request gunicorn killed at its 30 s timeout would have no answer (status
+    # 0), which the assertion above refuses; how long the longest took is a figure.
     longest = max(r["seconds"] for r in during)
-    assert longest < 30, f"a request took {longest:.1f} s: gunicorn kills workers at 30 s"
     assert web_state(stack)["StartedAt"] == web_before, "web restarted"
     assert "503: the database is unavailable" in stack.logs("web")
     figures.setdefault("faults", {}).update({
@@ -210,7 +210,7 @@ BATCH_ROWS = 50
 
 
 def start_batch_write(stack, pause: float) -> subprocess.Popen:
-    command = [*shlex.split(stack.compose_command), "exec", "-T", "web",
+    command = [*stack.compose_args, "exec", "-T", "web",
                "python", "-c", WRITE_IN_ONE_TRANSACTION, str(BATCH_ROWS), str(pause)]  # fmt: skip
     return subprocess.Popen(command, cwd=stack.path, env=stack.env(), stdin=subprocess.DEVNULL,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
@@ -227,7 +227,7 @@ def item_count(stack) -> int:
 
 
 def test_web_killed_mid_write_commits_all_or_nothing(make_stack, figures):
-    stack = make_stack(production=True)
+    stack = make_stack(initialised=True, production=True)
     stack.up()
     # The control: uninterrupted, the same write commits every row.
     assert start_batch_write(stack, pause=0).wait(120) == 0
@@ -301,7 +301,9 @@ def post_until_refused(stack, tries: int) -> list:
 def test_a_full_disk_refuses_writes_with_503_and_recovers(make_stack, figures, tmp_path):
     override = tmp_path / "small-disk.yml"
     override.write_text(SMALL_DISK)
-    stack = make_stack(production=True, extra_files=[str(override)])
+    # A tmpfs is new at each start of its container: nothing can be copied into
+    # it beforehand, so its database is a first init, with the small disk's settings.
+    stack = make_stack(initialised=False, production=True, extra_files=[str(override)])
     # Not `make prod-up`: it adds docker-compose.yml last, which would put
     # the named volume back over the tmpfs.
     stack.compose("up", "--detach", "--build", "--wait", "--wait-timeout", "300", timeout=600)

@@ -21,14 +21,15 @@ def locked(project) -> dict[str, str]:
 
 
 def test_the_production_image_holds_the_locked_packages_and_no_installer(make_stack):
-    # Its own project name: its image tag is shared with no other test.
-    stack = make_stack(production=True, project="imgcheck", package="imgcheck")
+    # Its own project name: its image tag is shared with no other test. No
+    # database runs here: nothing to initialise.
+    stack = make_stack(initialised=False, production=True, project="imgcheck", package="imgcheck")
     stack.compose("build", "web", timeout=1200)
     image = "imgcheck-web"
 
     def in_image(*command: str) -> str:
         return stack.run(["docker", "run", "--rm", "--entrypoint", command[0], image,
-                          *command[1:]]).stdout  # fmt: skip
+                          *command[1:]], check=True).stdout  # fmt: skip
 
     installed = json.loads(in_image("python", "-c", INSTALLED))
     lock = locked(stack.path)
@@ -40,8 +41,9 @@ def test_the_production_image_holds_the_locked_packages_and_no_installer(make_st
     assert "pytest" not in installed and "ruff" not in installed
     # No installer ships: neither uv nor pip, in the venv or on PATH.
     assert "pip" not in installed
-    missing = stack.run(["docker", "run", "--rm", "--entrypoint", "sh", image, "-c",
-                         "command -v uv || command -v pip || echo none"]).stdout  # fmt: skip
+    script = "command -v uv || command -v pip || echo none"
+    missing = stack.run(["docker", "run", "--rm", "--entrypoint", "sh", image, "-c", script],
+                        check=True).stdout  # fmt: skip
     assert missing.strip() == "none"
     # Bytecode compiled at build time: the app user could not write it later.
     pyc = in_image("sh", "-c", "ls /opt/venv/lib/python3*/site-packages/flask/__pycache__")
@@ -53,7 +55,7 @@ def test_the_dependency_loop_runs_in_a_container_and_writes_files_you_own(make_s
     uv = shutil.which("uv")
     if uv is None:
         pytest.fail("uv is not on PATH: `make venv` installs the pinned one into .venv")
-    stack = make_stack(project="loopcheck", package="loopcheck")
+    stack = make_stack(initialised=False, project="loopcheck", package="loopcheck")
     # A user other than the test's, to see whose files the container writes.
     os.chmod(stack.path, 0o777)
     for name in ("pyproject.toml", "uv.lock"):

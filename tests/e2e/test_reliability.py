@@ -1,7 +1,7 @@
 """Reliability and security of the baked stack, under a real Docker engine.
 
 Each test prints nothing and asserts behaviour; the figures it measures go to
-docs/reliability.md (written by conftest.py when the whole module passed).
+docs/reliability.md (`make reliability`, after a full green run).
 """
 
 import json
@@ -13,6 +13,7 @@ import time
 import pytest
 
 from harness.bakery import env_values
+from harness.httpclient import StatusPoller
 from harness.stack import revision_header, wait_until
 
 SLEEP_IN_FIRST_REVISION = """def upgrade():
@@ -38,7 +39,7 @@ def scale_web(stack, replicas: int) -> float:
 
 def web_containers(stack) -> list[dict]:
     ids = stack.compose("ps", "-a", "-q", "web").stdout.split()
-    return [json.loads(stack.run(["docker", "inspect", cid]).stdout)[0] for cid in ids]
+    return [json.loads(stack.run(["docker", "inspect", cid], check=True).stdout)[0] for cid in ids]
 
 
 def upgrade_runs(stack) -> int:
@@ -51,7 +52,7 @@ DATABASES = pytest.mark.parametrize("database", ["mysql-8.4", "mariadb-11.8"])
 
 @DATABASES
 def test_three_replicas_on_a_fresh_database_migrate_once(make_stack, figures, database):
-    stack = make_stack(production=True, database=database)
+    stack = make_stack(initialised=True, production=True, database=database)
     stack.web_port = None
     slow_first_revision(stack)
     seconds = scale_web(stack, 3)
@@ -69,7 +70,7 @@ def test_three_replicas_on_a_fresh_database_migrate_once(make_stack, figures, da
 
 def test_without_the_lock_the_same_replicas_collide(make_stack, figures):
     """The control experiment: the lock, and nothing else, makes the test above pass."""
-    stack = make_stack(production=True)
+    stack = make_stack(initialised=True, production=True)
     stack.web_port = None
     slow_first_revision(stack)
     env_py = stack.path / "migrations" / "env.py"
@@ -113,13 +114,15 @@ def run_web_once(stack, *env: str):
 def test_web_stops_with_the_cause_when_it_cannot_use_the_database(
     make_stack, figures, case, env, message, at_once
 ):
-    stack = make_stack(production=True)
+    stack = make_stack(initialised=True, production=True)
     stack.up()
     result, seconds = run_web_once(stack, *env)
+    output = result.stdout + result.stderr
     assert result.returncode != 0
-    assert message in result.stdout + result.stderr
-    # Failing at once means well inside the 60 s default deadline.
-    assert seconds < (15 if at_once else 5 + 30), seconds
+    assert message in output
+    # At once: the first refusal decides, without a single wait (the seconds it
+    # took are a figure); an unreachable database is waited for until its deadline.
+    assert ("waiting up to" in output) != at_once, output[-2000:]
     figures.setdefault("startup failures", {})[f"{case}: exits after (s)"] = round(seconds, 1)
 
 
@@ -139,7 +142,7 @@ def downgrade():
 
 
 def test_a_failed_migration_stops_web_and_a_fixed_one_starts_it(make_stack, figures):
-    stack = make_stack(production=True)
+    stack = make_stack(initialised=True, production=True)
     revision = stack.path / "migrations" / "versions" / "0002_broken.py"
     revision.write_text(BROKEN_REVISION)
     started = time.monotonic()
@@ -158,31 +161,6 @@ def test_a_failed_migration_stops_web_and_a_fixed_one_starts_it(make_stack, figu
     stack.up()
     assert stack.db_query("SELECT version_num FROM alembic_version") == "0002"
     assert stack.http("GET", "/health").status == 200
-
-
-class Poller(threading.Thread):
-    """Request a path every 0.1 s and record (time, status) until stopped."""
-
-    def __init__(self, stack, path):
-        super().__init__(daemon=True)
-        self.stack, self.path, self.results, self.running = stack, path, [], True
-
-    def run(self):
-        while self.running:
-            try:
-                # Longer than web's own bound (DB_CONNECT_TIMEOUT, 5 s): a 503 that
-                # took the whole connect timeout still counts as an answer.
-                status = self.stack.http("GET", self.path, timeout=15).status
-            except OSError:
-                status = 0
-            self.results.append((time.monotonic(), status))
-            time.sleep(0.1)
-
-    def statuses_since(self, moment: float) -> list[int]:
-        return [s for t, s in self.results if t >= moment]
-
-    def first(self, status: int, after: float) -> float:
-        return min(t for t, s in self.results if s == status and t >= after)
 
 
 def kill_app_connections(stack) -> None:
@@ -205,27 +183,27 @@ def app_connections(stack) -> int:
 
 @DATABASES
 def test_web_rides_out_a_database_restart_and_idle_timeouts(make_stack, figures, database):
-    stack = make_stack(production=True, database=database)
+    stack = make_stack(initialised=True, production=True, database=database)
     stack.up()
     web_before = web_containers(stack)[0]["State"]["StartedAt"]
-    poller = Poller(stack, "/health")
-    polling = time.monotonic()
+    # Longer than web's own bound (DB_CONNECT_TIMEOUT, 5 s): a 503 that took
+    # the whole connect timeout still counts as an answer.
+    poller = StatusPoller(stack.web_port, "/health", timeout=15)
     poller.start()
     try:
-        wait_until(lambda: poller.statuses_since(polling).count(200) >= 3, 30,
+        wait_until(lambda: poller.statuses_since(0).count(200) >= 3, 30,
                    what="/health to answer 200 before the stop")  # fmt: skip
-        stopped = time.monotonic()
+        stopped = poller.now()
         stack.compose("stop", "db")
         # An outage web has seen, and answered, more than once.
         wait_until(lambda: poller.statuses_since(stopped).count(503) >= 3, 30,
                    what="/health to say 503")  # fmt: skip
-        started = time.monotonic()
+        started = poller.now()
         stack.compose("start", "db")
-        wait_until(lambda: poller.results[-1][1] == 200, 120, what="/health to recover")
+        wait_until(lambda: poller.samples[-1][1] == 200, 120, what="/health to recover")
     finally:
-        poller.running = False
-        poller.join()
-    others = [status for _, status in poller.results if status not in {200, 503}]
+        poller.stop()
+    others = [status for _, status in poller.samples if status not in {200, 503}]
     assert not others, others
     [web] = web_containers(stack)
     assert web["State"]["StartedAt"] == web_before and web["RestartCount"] == 0
@@ -239,7 +217,7 @@ def test_web_rides_out_a_database_restart_and_idle_timeouts(make_stack, figures,
     figures.setdefault("database restart", {}).update({
         f"{database}: outage detected after (s)": round(poller.first(503, stopped) - stopped, 2),
         f"{database}: recovered after db start (s)": round(poller.first(200, started) - started, 2),
-        f"{database}: requests tried": len(poller.results),
+        f"{database}: requests tried": len(poller.samples),
         f"{database}: answers other than 200/503": len(others),
     })  # fmt: skip
 
@@ -271,7 +249,7 @@ def a_worker_holds_a_request(stack) -> bool:
 
 
 def test_stopping_web_is_graceful_and_finishes_the_request_in_flight(make_stack, figures):
-    stack = make_stack(production=True)
+    stack = make_stack(initialised=True, production=True)
     stack.up()
     stop_begins, result = threading.Event(), {}
     client = threading.Thread(
@@ -288,8 +266,9 @@ def test_stopping_web_is_graceful_and_finishes_the_request_in_flight(make_stack,
     client.join(30)
     assert result.get("status", "").startswith("HTTP/1.1 201"), result
     [web] = web_containers(stack)
+    # 0, not 137: gunicorn finished the request and exited before the grace
+    # period ended (how long it took is a figure).
     assert web["State"]["ExitCode"] == 0
-    assert seconds < 10, f"stop took {seconds:.1f} s of the 30 s grace period"
     figures["graceful stop"] = {"stop took (s)": round(seconds, 1), "in-flight request": "201"}
 
 
@@ -298,7 +277,8 @@ def item_names(stack) -> list[str]:
 
 
 def test_backup_reset_and_restore_lose_nothing(make_stack, figures):
-    stack = make_stack()
+    # Its own first init comes after `make reset-db`.
+    stack = make_stack(initialised=True)
     stack.up()
     for name in ("one", "two", "three"):
         assert stack.http("POST", "/api/items", {"name": name}).status == 201
@@ -309,8 +289,8 @@ def test_backup_reset_and_restore_lose_nothing(make_stack, figures):
     refused = stack.make("reset-db", check=False)
     assert refused.returncode != 0 and "refusing without confirmation" in refused.stderr
     stack.make("down")
-    volumes = stack.run(["docker", "volume", "ls", "-q", "--filter",
-                         f"label=com.docker.compose.project={stack.name}"]).stdout  # fmt: skip
+    label = f"label=com.docker.compose.project={stack.name}"
+    volumes = stack.run(["docker", "volume", "ls", "-q", "--filter", label], check=True).stdout
     assert volumes.strip(), "make down removed the database volume"
     stack.up()
     assert item_names(stack) == ["one", "two", "three"]

@@ -8,7 +8,6 @@ The figures they measure go to the "restore" group of docs/reliability.md.
 """
 
 import re
-import shlex
 import threading
 import time
 from pathlib import Path
@@ -44,7 +43,7 @@ GTID_OFF = """services:
 @pytest.fixture(scope="module")
 def mysql_stack(make_stack_module):
     """One stack of the default option (MySQL, GTIDs on) for this module's checks."""
-    stack = make_stack_module()
+    stack = make_stack_module(initialised=True)
     stack.up()
     return stack
 
@@ -128,7 +127,7 @@ def old_style_dump(stack, path: Path) -> Path:
 def pipe_into_the_database(stack, dump: Path):
     """What `make restore` did before: the dump straight into the live database."""
     script = 'exec mysql -uroot -p"$MYSQL_ROOT_PASSWORD" "$MYSQL_DATABASE"'
-    command = [*shlex.split(stack.compose_command), "exec", "-T", "db", "sh", "-c", script]
+    command = [*stack.compose_args, "exec", "-T", "db", "sh", "-c", script]
     return stack.run(command, check=False, stdin_text=dump.read_text())
 
 
@@ -176,13 +175,14 @@ def test_a_dump_restores_into_other_servers_with_gtids_on_and_off(mysql_stack, m
     dump = backup(source, "from-gtids-on")
     from_source = snapshot(source)
 
-    fresh = make_stack()
+    # Other servers, each with its own first init (its own GTIDs).
+    fresh = make_stack(initialised=False)
     fresh.up()
     assert gtid_mode(fresh) == "ON"
     restored(fresh, dump)
     assert snapshot(fresh) == from_source
 
-    off = make_stack(extra_files=["gtid-off.yml"])
+    off = make_stack(initialised=False, extra_files=["gtid-off.yml"])
     (off.path / "gtid-off.yml").write_text(GTID_OFF)
     off.up()
     assert gtid_mode(off) == "OFF"
@@ -345,7 +345,7 @@ def test_a_backup_taken_during_writes_restores_a_consistent_prefix(mysql_stack, 
 
 
 def test_mariadb_restores_a_good_dump_and_refuses_a_truncated_one(make_stack, figures):
-    stack = make_stack(database="mariadb-11.8")
+    stack = make_stack(initialised=True, database="mariadb-11.8")
     stack.up()
     post_items(stack, "one", EMOJI_NAME)
     stack.db_query(BULK_ROWS, user="root")

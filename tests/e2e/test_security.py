@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 def production_stack(request, tmp_path_factory):
     """One production stack (gunicorn, no override) shared by this module's read-only tests."""
     make_stack = request.getfixturevalue("make_stack_module")
-    stack = make_stack(production=True)
+    stack = make_stack(initialised=True, production=True)
     stack.up()
     return stack
 
@@ -25,7 +25,9 @@ def test_secrets_stay_out_of_the_image_and_away_from_web(production_stack, figur
     stack = production_stack
     web = stack.inspect("web")
     image = web["Config"]["Image"]
-    listing = stack.run(["docker", "run", "--rm", "--entrypoint", "ls", image, "-A", "/app"])
+    listing = stack.run(
+        ["docker", "run", "--rm", "--entrypoint", "ls", image, "-A", "/app"], check=True
+    )
     assert ".env" not in listing.stdout.split()
     assert "MYSQL_ROOT_PASSWORD" not in env_of(web)
     uid = stack.compose("exec", "-T", "web", "id", "-u").stdout.strip()

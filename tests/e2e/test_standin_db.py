@@ -10,12 +10,13 @@ from __future__ import annotations
 import gzip
 import os
 import subprocess
-import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from harness.stack import run, wait_until
 
 pytestmark = pytest.mark.skipif(
     os.environ.get("E2E_STANDINS") != "1",
@@ -43,7 +44,7 @@ MY_013236 = (
 
 def docker(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
     """Run a docker command and return it, whatever its exit code."""
-    return subprocess.run(["docker", *args], capture_output=True, text=True, timeout=timeout)
+    return run(["docker", *args], None, timeout)
 
 
 class Resources:
@@ -144,25 +145,21 @@ def logs(name: str) -> str:
 
 
 def wait_for_tcp(name: str, password: str = "app-secret") -> None:
-    """Wait until the app user can query over TCP; fail early if the container dies."""
-    deadline = time.monotonic() + READY_TIMEOUT
-    while time.monotonic() < deadline:
+    """Wait until the app user can query over TCP; fail at once if the container dies."""
+
+    def answers() -> bool:
         if app_query(name, "SELECT 1", password).returncode == 0:
-            return
+            return True
         if docker("inspect", "-f", "{{.State.Running}}", name).stdout.strip() != "true":
             pytest.fail(f"{name} exited during start:\n{logs(name)}")
-        time.sleep(1)
-    pytest.fail(f"{name} not reachable over TCP in {READY_TIMEOUT}s:\n{logs(name)}")
+        return False
+
+    wait_until(answers, READY_TIMEOUT, 1, f"{name} to answer over TCP")
 
 
 def wait_for_log(name: str, text: str, timeout: float = READY_TIMEOUT) -> None:
     """Wait until the container's output contains text."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if text in logs(name):
-            return
-        time.sleep(0.5)
-    pytest.fail(f"{text!r} never appeared in the logs of {name}")
+    wait_until(lambda: text in logs(name), timeout, 0.5, f"{text!r} in the logs of {name}")
 
 
 def container_ip(name: str) -> str:
@@ -225,10 +222,9 @@ def test_restart_on_the_same_volume_skips_init_and_ignores_a_changed_password(se
     created = app_query(first, "CREATE TABLE kept (v INT); INSERT INTO kept VALUES (42)")
     assert created.returncode == 0, created.stderr
 
-    # PID 1 is the server itself, so SIGTERM stops it cleanly and fast.
-    started = time.monotonic()
+    # PID 1 is the server itself, so SIGTERM stops it cleanly: exit status 0,
+    # not the 137 of a kill when the 30 s are over.
     assert docker("stop", "-t", "30", first).returncode == 0
-    assert time.monotonic() - started < 10
     assert docker("inspect", "-f", "{{.State.ExitCode}}", first).stdout.strip() == "0"
     docker("rm", first)
 

@@ -1,4 +1,6 @@
-"""Helpers shared by the template's tests: the template, its choices, subprocesses."""
+"""Helpers shared by the template's tests and its bench: the template, its
+choices, subprocesses. pytest is imported by the functions that need it: the
+bench imports this module without it."""
 
 import io
 import json
@@ -8,11 +10,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 import yaml
-from dotenv import dotenv_values
+from dotenv import dotenv_values, set_key
 
-from harness.stack import user_environment
+# run: the harness's one way to run a command (stack.py), for the tests' imports.
+from harness.stack import run
 
 TEMPLATE = Path(__file__).resolve().parents[2]
 DEFAULTS = json.loads((TEMPLATE / "cookiecutter.json").read_text())
@@ -21,6 +23,8 @@ CHOICES = {key: value for key, value in DEFAULTS.items() if isinstance(value, li
 
 def require(tier: str, reason: str) -> None:
     """Skip a test whose tier is unavailable, or fail when CI requires that tier."""
+    import pytest
+
     if os.environ.get(f"REQUIRE_{tier.upper()}") == "1":
         pytest.fail(f"REQUIRE_{tier.upper()}=1 but {reason}", pytrace=False)
     pytest.skip(reason)
@@ -28,6 +32,8 @@ def require(tier: str, reason: str) -> None:
 
 def uv() -> str:
     """The pinned uv that `make venv` installs into .venv; fail the test without it."""
+    import pytest
+
     path = shutil.which("uv")
     if path is None:
         pytest.fail("uv is not on PATH: `make venv` installs the pinned one into .venv")
@@ -39,22 +45,20 @@ def load_compose(project: Path, name: str = "docker-compose.yml") -> dict:
     return yaml.safe_load((project / name).read_text())
 
 
-def env_values(text: str) -> dict[str, str]:
-    """The variables a .env file's text sets, read as Compose reads them (python-dotenv)."""
-    return dotenv_values(stream=io.StringIO(text))
+def env_values(source: str | Path) -> dict[str, str]:
+    """The variables a .env file (a Path) or its text sets, read as Compose reads
+    them (python-dotenv)."""
+    if isinstance(source, Path):
+        source = source.read_text()
+    return dotenv_values(stream=io.StringIO(source))
 
 
-def run(args, cwd, timeout=600, **env) -> subprocess.CompletedProcess:
-    """Run a command to completion, capturing its output as text."""
-    return subprocess.run(
-        args,
-        cwd=cwd,
-        env={**user_environment(), **env},
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+def set_env(project: Path, name: str, value: str) -> str:
+    """Set name=value in the project's .env, unquoted as the bake writes it; return
+    the old value."""
+    old = env_values(project / ".env").get(name, "")
+    set_key(project / ".env", name, value, quote_mode="never")
+    return old
 
 
 def bake_cli(output: Path, *answers: str) -> subprocess.CompletedProcess:

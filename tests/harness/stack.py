@@ -8,10 +8,10 @@ import shlex
 import socket
 import subprocess
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from harness.httpclient import JSON, request
 
 COMPOSE = "docker compose"
 # Set by a `make test` around the tests: a nested make would then print
@@ -24,10 +24,33 @@ def user_environment() -> dict[str, str]:
     return {name: value for name, value in os.environ.items() if name not in MAKE_RECURSION}
 
 
+def run(args, cwd, timeout=600, *, check=False, stdin_text=None, environment=None, **env):
+    """Run a command to completion, its output captured as text. A failure is
+    returned for the caller to assert on, unless check=True: then it raises
+    AssertionError with the command's output. environment (default: the
+    user's, user_environment()) gets env's variables on top."""
+    result = subprocess.run(
+        args, cwd=cwd, env={**(environment or user_environment()), **env},
+        stdin=subprocess.DEVNULL if stdin_text is None else None, input=stdin_text,
+        capture_output=True, text=True, timeout=timeout,
+    )  # fmt: skip
+    if check and result.returncode != 0:
+        raise AssertionError(
+            f"{' '.join(map(str, args))} exited {result.returncode}\n"
+            f"--- stdout\n{result.stdout[-4000:]}\n--- stderr\n{result.stderr[-4000:]}"
+        )
+    return result
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+def file_flags(files: list[str]) -> list[str]:
+    """Compose's -f flag before each file."""
+    return [word for name in files for word in ("-f", name)]
 
 
 @dataclass
@@ -52,15 +75,24 @@ class Stack:
     settings: dict[str, str] = field(default_factory=dict)
 
     @property
-    def compose_command(self) -> str:
-        """The Compose command with the files a user's stack loads (override: dev)."""
+    def compose_files(self) -> list[str]:
+        """The Compose files a user's stack loads: the override (development) too."""
         files = ["docker-compose.yml"]
         if not self.production:
             files.append("docker-compose.override.yml")
+        return [*files, *self.extra_files]
+
+    @property
+    def compose_args(self) -> list[str]:
+        """The Compose command as a list; bare `docker compose` when its own defaults apply."""
         if not self.extra_files and not self.production:
-            return COMPOSE
-        flags = " ".join(f"-f {shlex.quote(name)}" for name in [*files, *self.extra_files])
-        return f"{COMPOSE} {flags}"
+            return COMPOSE.split()
+        return [*COMPOSE.split(), *file_flags(self.compose_files)]
+
+    @property
+    def compose_command(self) -> str:
+        """The Compose command as a shell string, for make's COMPOSE."""
+        return shlex.join(self.compose_args)
 
     def env(self) -> dict[str, str]:
         return {
@@ -76,27 +108,18 @@ class Stack:
         """Start the stack as `make up` (or `make prod-up`) does, and wait until healthy."""
         self.make("prod-up" if self.production else "up", *args)
 
-    def run(self, args, timeout=900, check=True, stdin=None, stdin_text=None):
-        """Run a command in the project; stdin_text, if given, is its input."""
-        if stdin_text is None and stdin is None:
-            stdin = subprocess.DEVNULL
-        result = subprocess.run(
-            args, cwd=self.path, env=self.env(), capture_output=True, text=True,
-            timeout=timeout, stdin=stdin, input=stdin_text,
-        )  # fmt: skip
-        if check and result.returncode != 0:
-            raise AssertionError(
-                f"{' '.join(map(str, args))} exited {result.returncode}\n"
-                f"--- stdout\n{result.stdout[-4000:]}\n--- stderr\n{result.stderr[-4000:]}"
-            )
-        return result
+    def run(self, args, timeout=900, check=False, stdin_text=None):
+        """run() in the project, with the stack's environment."""
+        return run(args, self.path, timeout, check=check, stdin_text=stdin_text,
+                   environment=self.env())  # fmt: skip
 
     def make_compose(self, targets) -> str:
         """COMPOSE for make. `prod-up` adds `-f docker-compose.yml` itself: loaded
         twice, the file's security_opt would repeat, which Compose refuses."""
-        if "prod-up" in targets:
-            return self.compose_command.replace(" -f docker-compose.yml", "", 1)
-        return self.compose_command
+        if "prod-up" not in targets or not self.production:
+            return self.compose_command
+        others = [name for name in self.compose_files if name != "docker-compose.yml"]
+        return shlex.join([*COMPOSE.split(), *file_flags(others)])
 
     def make(self, *targets: str, check=True, timeout=900, **variables):
         assignments = [f"{key}={value}" for key, value in variables.items()]
@@ -113,7 +136,7 @@ class Stack:
             )  # fmt: skip
 
     def compose(self, *args: str, check=True, timeout=300) -> subprocess.CompletedProcess:
-        return self.run([*shlex.split(self.compose_command), *args], timeout=timeout, check=check)
+        return self.run([*self.compose_args, *args], timeout=timeout, check=check)
 
     def container_id(self, service: str) -> str:
         ids = self.compose("ps", "-q", service).stdout.split()
@@ -121,7 +144,7 @@ class Stack:
         return ids[0]
 
     def inspect(self, service: str) -> dict:
-        output = self.run(["docker", "inspect", self.container_id(service)]).stdout
+        output = self.run(["docker", "inspect", self.container_id(service)], check=True).stdout
         return json.loads(output)[0]
 
     def logs(self, service: str) -> str:
@@ -141,22 +164,16 @@ class Stack:
         return result.stdout.strip()
 
     def http(self, method: str, path: str, body=None, timeout=10) -> Response:
+        """Send a request to web (body as JSON); return its status and JSON answer."""
         data = None if body is None else json.dumps(body).encode()
-        request = urllib.request.Request(
-            f"http://127.0.0.1:{self.web_port}{path}", data=data, method=method,
-            headers={"Content-Type": "application/json"} if data else {},
-        )  # fmt: skip
-        try:
-            with urllib.request.urlopen(request, timeout=timeout) as response:
-                raw = response.read()
-                return Response(response.status, json.loads(raw) if raw else {})
-        except urllib.error.HTTPError as error:
-            raw = error.read()
-            return Response(error.code, json.loads(raw) if raw else {})
+        status, raw = request(self.web_port, method, path, data, JSON if data else {}, timeout)
+        return Response(status, json.loads(raw) if raw else {})
 
     def down(self) -> None:
         """Remove containers, networks and volumes; data under ./db/data too."""
-        self.compose("down", "--volumes", "--remove-orphans", "--timeout", "5", check=False)
+        # Killed at once (--timeout 0): their data goes too, so a graceful
+        # stop would only cost seconds per stack.
+        self.compose("down", "--volumes", "--remove-orphans", "--timeout", "0", check=False)
         data = self.path / "db" / "data"
         if data.exists():
             # Owned by the database container's user: remove it from a container.

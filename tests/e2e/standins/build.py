@@ -318,12 +318,17 @@ def build_lock() -> Iterator[None]:
         yield
 
 
+def image_names() -> dict[str, str]:
+    """The stand-ins' names (tags hash their inputs), built or not."""
+    return {"PYTHON_IMAGE": PYTHON.image(), "UV_IMAGE": uv_image()} | {
+        key: db_image(base) for key, base in DATABASES.items()
+    }
+
+
 def ensure_images() -> dict[str, str]:
     """Build the missing stand-in images and return their names."""
     require_docker()
-    images = {"PYTHON_IMAGE": PYTHON.image(), "UV_IMAGE": uv_image()} | {
-        key: db_image(base) for key, base in DATABASES.items()
-    }
+    images = image_names()
     with build_lock():
         # A db layer is cheap; its rootfs base is needed only to rebuild it.
         needed = [PYTHON] if not image_exists(PYTHON.image()) else []
