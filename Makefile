@@ -36,7 +36,7 @@ venv: $(VENV)/.installed $(ACTIONLINT) ## Create the test environment in .venv (
 # time out). The first two spread over every core: the fast tier a file per
 # worker, so that each worker shares its bakes; the tools tier a test per
 # worker, since a few of its tests are most of its time.
-FAST_TESTS := tests/test_bake.py tests/test_hooks.py tests/test_hooks_unit.py \
+FAST_TESTS := tests/test_bake.py tests/test_hooks.py tests/test_hooks_unit.py tests/test_swarm_stack.py \
 	tests/test_kubernetes.py tests/test_lock.py
 TOOLS_TESTS := $(filter-out $(FAST_TESTS),$(wildcard tests/test_*.py))
 
