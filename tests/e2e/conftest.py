@@ -157,7 +157,7 @@ def make_stack_module(request, clean_engine, tmp_path_factory):
 RELIABILITY_GROUPS = {
     "replicas", "startup failures", "failed migration", "database restart",
     "graceful stop", "backup", "secrets and exposure", "bad input", "doctor",
-    "authentication", "restore", "faults",
+    "authentication", "restore", "faults", "swarm",
 }  # fmt: skip
 
 
