@@ -25,7 +25,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -99,7 +99,6 @@ class Node:
 class Swarm:
     nodes: list[Node]
     network: str
-    images: list[str] = field(default_factory=list)
 
     @property
     def manager(self) -> Node:
@@ -133,7 +132,6 @@ def swarm(request, docker_engine, standin_images):
     built = swarm_images.ensure_images(standin_images["PYTHON_IMAGE"])
     network = RUN
     docker("network", "create", "--label", f"{LABEL}={os.getpid()}", network)
-    nodes: list[Node] = []
 
     def remove():
         for role in ROLES:
@@ -143,7 +141,7 @@ def swarm(request, docker_engine, standin_images):
     request.addfinalizer(remove)
     with concurrent.futures.ThreadPoolExecutor(len(ROLES)) as pool:
         nodes = list(pool.map(lambda role: start_node(role, network, built["NODE_IMAGE"]), ROLES))
-    result = Swarm(nodes, network, [built["PROXY_IMAGE"]])
+    result = Swarm(nodes, network)
     join_swarm(result)
     return result
 
@@ -156,6 +154,17 @@ def load_images(node: Node, images: list[str]) -> None:
     finally:
         save.stdout.close()
         assert save.wait() == 0, f"docker save {images} failed"
+
+
+def load_everywhere(swarm: Swarm, images: list[str], database: str) -> None:
+    """Load the images into every node side by side, the database's into the manager only."""
+    with concurrent.futures.ThreadPoolExecutor(len(swarm.nodes)) as pool:
+        loads = [
+            pool.submit(load_images, node, [*images, database] if node is swarm.manager else images)
+            for node in swarm.nodes
+        ]
+        for load in loads:
+            load.result()
 
 
 @dataclass
@@ -200,10 +209,8 @@ class Stack:
                                  f"{result.stdout[-4000:]}\n{result.stderr[-4000:]}")  # fmt: skip
         return result
 
-    def deploy(self, image: str, check=True) -> float:
-        started = time.monotonic()
-        self.make("swarm-deploy", f"WEB_IMAGE={image}", check=check)
-        return time.monotonic() - started
+    def deploy(self, image: str, check=True) -> subprocess.CompletedProcess:
+        return self.make("swarm-deploy", f"WEB_IMAGE={image}", check=check)
 
     def manager(self, *args: str, **kwargs):
         return self.swarm.manager.docker(*args, **kwargs)
@@ -268,18 +275,15 @@ def stack(request, swarm, standin_images, tmp_path_factory, figures):
     proxy = swarm_images.ensure_images(standin_images["PYTHON_IMAGE"])["PROXY_IMAGE"]
     mysql = standin_images["MYSQL_IMAGE"]
     started = time.monotonic()
-    with concurrent.futures.ThreadPoolExecutor(len(swarm.nodes)) as pool:
-        loads = [pool.submit(load_images, node, [*web, proxy, *([mysql] if node is swarm.manager
-                                                               else [])])
-                 for node in swarm.nodes]  # fmt: skip
-        for load in loads:
-            load.result()
+    load_everywhere(swarm, [*web, proxy], mysql)
     loaded = time.monotonic() - started
     settings = {"MYSQL_IMAGE": mysql, "PROXY_IMAGE": proxy, "PROXY_PORT": "80",
                 "WEB_REPLICAS": str(REPLICAS), "WEB_CONCURRENCY": "1"}  # fmt: skip
     deployed = Stack(project, swarm, releases, settings)
     deployed.make("swarm-db-node", "node=manager")
-    converged = deployed.deploy(releases.v1)
+    started = time.monotonic()
+    deployed.deploy(releases.v1)
+    converged = time.monotonic() - started
     figures.setdefault("swarm", {}).update(
         {"images loaded into 3 nodes (s)": round(loaded, 1),
          "first deploy converged, database init included (s)": round(converged, 1)}
@@ -361,7 +365,9 @@ def test_the_stack_converges_and_the_first_release_migrates_once(stack):
 
 def test_a_rolling_update_that_migrates_fails_no_request(stack, client, figures):
     time.sleep(2)
-    seconds = stack.deploy(stack.releases.v2)
+    started = time.monotonic()
+    stack.deploy(stack.releases.v2)
+    seconds = time.monotonic() - started
     assert stack.update_state() == "completed"
     time.sleep(2)
     client.stop()
@@ -382,7 +388,10 @@ def test_a_rolling_update_that_migrates_fails_no_request(stack, client, figures)
 def test_a_release_that_never_turns_healthy_is_rolled_back(stack, client, figures):
     before = {t["Image"] for t in stack.running_tasks("web")}
     started = time.monotonic()
-    stack.deploy(stack.releases.bad, check=False)
+    deploy = stack.deploy(stack.releases.bad, check=False)
+    # make swarm-deploy waits for the outcome, and tells it.
+    assert deploy.returncode != 0
+    assert "rolled back" in deploy.stdout + deploy.stderr
     wait_until(lambda: stack.update_state() == "rollback_completed", 600,
                interval=2, what="Swarm to roll the bad release back")  # fmt: skip
     seconds = time.monotonic() - started
