@@ -13,12 +13,13 @@ JSON = {"Content-Type": "application/json"}
 
 def request(
     port: int, method: str, path: str, body: bytes | None = None,
-    headers: dict[str, str] | None = None, timeout: float = 10,
+    headers: dict[str, str] | None = None, timeout: float = 10, host: str = "127.0.0.1",
 ) -> tuple[int, bytes]:  # fmt: skip
-    """Send one request to 127.0.0.1:port; return (status, body).
+    """Send one request to host:port (this machine's loopback by default);
+    return (status, body).
 
     Raises OSError (or http.client.HTTPException) when nothing answers."""
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    connection = http.client.HTTPConnection(host, port, timeout=timeout)
     try:
         connection.request(method, path, body, headers or {})
         response = connection.getresponse()

@@ -20,7 +20,7 @@ from pathlib import Path
 GROUPS = {
     "replicas", "startup failures", "failed migration", "database restart",
     "graceful stop", "backup", "secrets and exposure", "bad input", "doctor",
-    "authentication", "restore", "faults",
+    "authentication", "restore", "faults", "swarm",
 }  # fmt: skip
 
 
