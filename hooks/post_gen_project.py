@@ -9,8 +9,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from cookiecutter.config import BUILTIN_ABBREVIATIONS
-from cookiecutter.repository import expand_abbreviations, is_repo_url
+# No import of cookiecutter itself: its repository module pulls in requests,
+# most of a bake's time, for what git and the file system answer here.
 
 # Rendered by cookiecutter; read by main() only, so the tests can import this
 # file unrendered and call its functions with answers of their own.
@@ -22,22 +22,21 @@ def write_env(project: Path) -> None:
     subprocess.run(["sh", "bin/new-env"], cwd=project, check=True, stdout=subprocess.DEVNULL)
 
 
-def template_commit(repo_dir: str) -> str | None:
-    """The commit the template was baked from, or None when it is not a git checkout."""
-    result = subprocess.run(
-        ["git", "-C", repo_dir, "rev-parse", "HEAD"], capture_output=True, text=True
-    )
+def git_output(*args: str) -> str | None:
+    result = subprocess.run(["git", *args], capture_output=True, text=True)
     return result.stdout.strip() if result.returncode == 0 else None
 
 
-def template_source(template: str) -> str:
-    """Where to fetch the template again: a URL (gh: expanded), or an absolute path."""
-    expanded = expand_abbreviations(template, BUILTIN_ABBREVIATIONS)
-    if is_repo_url(expanded):
-        return expanded
+def template_source(template: str, repo_dir: str) -> str:
+    """Where to fetch the template again: the folder it was baked from (as an
+    absolute path), or the URL cookiecutter cloned it from (a gh: abbreviation
+    comes back expanded), or the argument as given (a zip file's URL)."""
     # A relative path is relative to where cookiecutter ran; this hook runs in
     # the new project, but inherits the shell's PWD.
-    return str((Path(os.environ.get("PWD", ".")) / template).resolve())
+    folder = (Path(os.environ.get("PWD", ".")) / template).resolve()
+    if folder.is_dir():
+        return str(folder)
+    return git_output("-C", repo_dir, "remote", "get-url", "origin") or template
 
 
 def write_provenance(project: Path, context: dict) -> str:
@@ -45,11 +44,13 @@ def write_provenance(project: Path, context: dict) -> str:
     so that `make template-update` can merge the template's later changes.
     Return the source recorded."""
     answers = {key: value for key, value in context.items() if not key.startswith("_")}
-    answers["_template"] = source = template_source(context["_template"])
+    answers["_template"] = source = template_source(context["_template"], context["_repo_dir"])
+    # A folder is its own checkout; a URL was cloned into _repo_dir.
+    checkout = source if Path(source).is_absolute() else context["_repo_dir"]
     provenance = {
         "template": source,
-        # A URL was cloned into _repo_dir (absolute); a path is its own checkout.
-        "commit": template_commit(context["_repo_dir"] if is_repo_url(source) else source),
+        # None when the template is not a git checkout.
+        "commit": git_output("-C", checkout, "rev-parse", "HEAD"),
         "checkout": context.get("_checkout"),
         "context": {"cookiecutter": answers},
         "directory": None,
@@ -84,7 +85,7 @@ def next_steps(project: Path, repository: bool, template: str) -> str:
         "  make up       # build, start, wait until healthy",
         "  make help     # every other command",
     ]
-    if not is_repo_url(template):
+    if Path(template).is_absolute():  # a folder on this machine
         lines += [
             f"\n.cruft.json names the template by its path on this machine ({template}):",
             "`make template-update` works here; for a team, put the template's URL there.",

@@ -90,10 +90,13 @@ def test_provenance_names_the_template_its_commit_and_the_answers(tmp_path):
     assert ".env" in provenance["skip"]
 
 
-def test_a_github_shorthand_is_recorded_as_its_url():
-    assert post_gen.template_source("gh:acme/flask-template") == (
-        "https://github.com/acme/flask-template.git"
-    )
+def test_a_cloned_template_is_recorded_by_the_url_it_was_cloned_from(tmp_path, monkeypatch):
+    clone = tmp_path / "cookiecutters" / "flask-template"
+    subprocess.run(["git", "init", "-q", str(clone)], check=True)
+    url = "https://github.com/acme/flask-template.git"
+    subprocess.run(["git", "-C", str(clone), "remote", "add", "origin", url], check=True)
+    monkeypatch.setenv("PWD", str(tmp_path))
+    assert post_gen.template_source("gh:acme/flask-template", str(clone)) == url
 
 
 def test_the_hint_names_the_folder_as_the_shell_reaches_it(tmp_path, monkeypatch):
