@@ -6,10 +6,14 @@ import os
 import subprocess
 import sys
 import threading
+import time
+import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import sentry_sdk
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
 from {{ cookiecutter.package }}.config import PROJECT_ROOT
 from {{ cookiecutter.package }}.logs import REQUEST_ID_HEADER
@@ -36,6 +40,16 @@ class Receiver(ThreadingHTTPServer):
 
         super().__init__(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server_address[1]}"
+
+    def spans(self) -> list[tuple[str, Span]]:
+        """(instrumentation scope, span) of every OTLP/HTTP protobuf export received."""
+        found = []
+        for path, body in self.received:
+            if path == "/v1/traces":
+                for resource in ExportTraceServiceRequest.FromString(body).resource_spans:
+                    for scope in resource.scope_spans:
+                        found += [(scope.scope.name, span) for span in scope.spans]
+        return found
 
     def sentry_events(self) -> list[dict]:
         """The events of every Sentry envelope received (one JSON header line,
@@ -135,14 +149,19 @@ print(" ".join(name for name in sys.modules if name.split(".")[0] in roots))
 """
 
 
-def test_with_the_variables_unset_nothing_is_loaded():
-    env = {
-        **os.environ,
-        "APP_ENV": "testing",
+@pytest.mark.parametrize(
+    "settings",
+    [
         # As Compose passes them when .env leaves them empty.
-        "SENTRY_DSN": "",
-        "OTEL_EXPORTER_OTLP_ENDPOINT": "",
-    }
+        {"SENTRY_DSN": "", "OTEL_EXPORTER_OTLP_ENDPOINT": ""},
+        # OpenTelemetry's own off switch wins over an endpoint.
+        {"SENTRY_DSN": "", "OTEL_EXPORTER_OTLP_ENDPOINT": "RECEIVER", "OTEL_SDK_DISABLED": "true"},
+    ],
+    ids=["empty", "otel-disabled"],
+)
+def test_with_the_variables_unset_nothing_is_loaded_nor_sent(receiver, settings):
+    settings = {name: value.replace("RECEIVER", receiver.url) for name, value in settings.items()}
+    env = {**os.environ, "APP_ENV": "testing", **settings}
     result = subprocess.run(
         [sys.executable, "-c", UNSET_PROBE],
         cwd=PROJECT_ROOT,
@@ -153,3 +172,71 @@ def test_with_the_variables_unset_nothing_is_loaded():
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "", f"loaded without being configured: {result.stdout}"
+    assert receiver.received == []
+
+
+{% if cookiecutter.example_api == "yes" -%}
+TRACED_PATH = "/api/items"
+{%- else -%}
+TRACED_PATH = "/health"
+{%- endif %}
+
+
+def attribute(span: Span, name: str) -> str | None:
+    return next((a.value.string_value for a in span.attributes if a.key == name), None)
+
+
+def wait_for_spans(receiver: Receiver, found, timeout: float = 30) -> list:
+    """The spans received, once found(spans) is true (the exporter sends in batches)."""
+    deadline = time.monotonic() + timeout
+    while not found(spans := receiver.spans()) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return spans
+
+
+def test_a_request_is_traced_down_to_its_database_statements(serve, receiver, database_url):
+    url, output = serve(
+        OTEL_EXPORTER_OTLP_ENDPOINT=receiver.url,
+        OTEL_BSP_SCHEDULE_DELAY="100",  # milliseconds between exports: the test waits less
+    )
+    with urllib.request.urlopen(f"{url}{TRACED_PATH}") as response:
+        assert response.status == 200
+        request_id = response.headers[REQUEST_ID_HEADER]
+
+    def server_span_of(spans):
+        return next(
+            (
+                span
+                for _, span in spans
+                if span.kind == Span.SPAN_KIND_SERVER
+                and attribute(span, "http.route") == TRACED_PATH
+            ),
+            None,
+        )
+
+    spans = wait_for_spans(receiver, server_span_of)
+    server = server_span_of(spans)
+    assert server is not None, [span.name for _, span in spans]
+    by_id = {span.span_id: span for _, span in spans if span.trace_id == server.trace_id}
+
+    def under_server(span: Span) -> bool:
+        while span.parent_span_id in by_id:
+            span = by_id[span.parent_span_id]
+            if span is server:
+                return True
+        return False
+
+    statements = {
+        scope: attribute(span, "db.statement") or attribute(span, "db.query.text")
+        for scope, span in spans
+        if span.trace_id == server.trace_id and under_server(span)
+    }
+    sqlalchemy_statement = statements.get("opentelemetry.instrumentation.sqlalchemy") or ""
+    assert "SELECT" in sqlalchemy_statement, statements
+    if database_url.startswith("mysql"):  # the driver's own span, under SQLAlchemy's
+        assert "SELECT" in (statements.get("opentelemetry.instrumentation.pymysql") or "")
+
+    # The request's log line names the trace, beside the request id.
+    lines = [json.loads(line) for line in output().splitlines() if line.startswith("{")]
+    [line] = [x for x in lines if x.get("request_id") == request_id and x.get("path")]
+    assert line["trace_id"] == server.trace_id.hex()
