@@ -60,6 +60,10 @@ class ServerLogger(Logger):
         from {{ cookiecutter.package }}.logs import config
 
         logging.config.dictConfig(config(json_lines=not DEVELOPMENT))
+        if DEVELOPMENT:
+            # Run again on every reload, in the master: the import above must
+            # not leave the project's modules for the new workers to inherit.
+            forget_project_modules()
 
     def access(self, resp, req, environ, request_time) -> None:
         """No access line from gunicorn: the app writes one per request, with its id."""

@@ -7,6 +7,8 @@ in it, as the image's tools, as a user who is not root.
 """
 
 import json
+import uuid
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -62,3 +64,28 @@ def test_an_editor_opens_the_stack_and_runs_the_tests_and_flask_db_in_it(devcont
     assert " passed" in tests.splitlines()[-1] and "failed" not in tests, tests[-3000:]
 
     assert "(head)" in inside("flask", "db", "current")
+
+    # The server reloads on every save, not the first one only: each reload
+    # sets up gunicorn's logging again in its master, which must not keep
+    # the project's modules for the next workers to inherit.
+    (module,) = stack.path.glob("*/health.py")
+    original = module.read_text()
+    for _ in range(2):
+        token = uuid.uuid4().hex
+        module.write_text(original + SAVED_ROUTE.format(token=token))
+        wait_until(partial(serves, stack, token), 60, 0.2, "the saved route, reloaded")
+
+
+SAVED_ROUTE = """
+
+@bp.get("/health/saved")
+def saved():
+    return {{"token": "{token}"}}
+"""
+
+
+def serves(stack, token: str) -> bool:
+    try:  # while the reloader restarts, nothing listens for a moment
+        return stack.http("GET", "/health/saved", timeout=2).body.get("token") == token
+    except OSError:
+        return False
