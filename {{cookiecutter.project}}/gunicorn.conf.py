@@ -14,10 +14,13 @@ package it forks new workers, which import only the project's modules, and
 stops the old ones gracefully (gunicorn's HUP).
 """
 
+import logging.config
 import os
 import signal
 import sys
 import threading
+
+from gunicorn.glogging import Logger
 
 PACKAGE = "{{ cookiecutter.package }}"
 DEVELOPMENT = os.environ.get("APP_ENV") == "development"
@@ -42,11 +45,31 @@ timeout = int(os.environ.get("WORKER_TIMEOUT", "30"))
 # root filesystem (docker-compose.yml, deploy/kubernetes); /tmp is memory only
 # where a tmpfs is mounted on it.
 worker_tmp_dir = "/dev/shm"
-accesslog = "-"
 errorlog = "-"
 # gunicorn's control socket (for gunicornc) would go under $HOME, which is
 # the read-only /app; nothing here uses it.
 control_socket_disable = True
+
+
+class ServerLogger(Logger):
+    """gunicorn's logger in the app's format ({{ cookiecutter.package }}/logs.py):
+    JSON lines in production, readable ones in development."""
+
+    def setup(self, cfg) -> None:
+        super().setup(cfg)
+        from {{ cookiecutter.package }}.logs import config
+
+        logging.config.dictConfig(config(json_lines=not DEVELOPMENT))
+        if DEVELOPMENT:
+            # Run again on every reload, in the master: the import above must
+            # not leave the project's modules for the new workers to inherit.
+            forget_project_modules()
+
+    def access(self, resp, req, environ, request_time) -> None:
+        """No access line from gunicorn: the app writes one per request, with its id."""
+
+
+logger_class = ServerLogger
 
 
 def on_starting(server):

@@ -19,9 +19,11 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.pool import NullPool
 
 config = context.config
-# Alembic's loggers from alembic.ini, leaving the server's own alone: the server
-# migrates in its master (gunicorn.conf.py), and its loggers exist already.
-fileConfig(config.config_file_name, disable_existing_loggers=False)
+# Alembic's loggers from alembic.ini for a `flask db` command. The server
+# migrates in its master (gunicorn.conf.py), where logging is configured
+# already (the app's format, logs.py): its lines stay in that format.
+if not logging.getLogger().handlers:
+    fileConfig(config.config_file_name, disable_existing_loggers=False)
 logger = logging.getLogger("alembic.env")
 
 target_db = current_app.extensions["migrate"].db

@@ -4,8 +4,11 @@ by the migrations (`app`), any URL (`make_app`), or a database that cannot
 answer (`unreachable_app`). `flask` runs the command line as a developer does."""
 
 import os
+import socket
 import subprocess
 import sys
+import time
+import urllib.request
 
 import pytest
 from flask_migrate import upgrade
@@ -102,3 +105,52 @@ def flask():
         )
 
     return run
+
+
+@pytest.fixture
+def serve(database_url, tmp_path):
+    """serve(**env): the real server (gunicorn, gunicorn.conf.py) in a new process
+    on the test database; returns its URL and a function that reads its output
+    so far. Stopped at the end of the test."""
+    servers = []
+
+    def start(**env: str):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        output = tmp_path / f"server-{port}.log"
+        environment = {
+            **os.environ,
+            "APP_ENV": "production",
+            "SECRET_KEY": "a-secret-for-this-test-only",
+            "DATABASE_URL": database_url,
+            "SKIP_MIGRATIONS": "0",
+            "PORT": str(port),
+            "WEB_CONCURRENCY": "1",
+            **env,
+        }
+        with output.open("wb") as sink:
+            server = subprocess.Popen(
+                [sys.executable, "-m", "gunicorn", "--config", "gunicorn.conf.py"],
+                cwd=config.PROJECT_ROOT,
+                env=environment,
+                stdout=sink,
+                stderr=subprocess.STDOUT,
+            )
+        servers.append(server)
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                urllib.request.urlopen(f"{url}/health/live", timeout=2).close()
+                break
+            except OSError:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"the server did not start:\n{output.read_text()}") from None
+                time.sleep(0.1)
+        return url, output.read_text
+
+    yield start
+    for server in servers:
+        server.terminate()
+        server.wait(timeout=30)

@@ -3,7 +3,7 @@
 from flask import Flask
 
 # `models` imports every model module, so the migrations see every table.
-from . import {% if cookiecutter.example_api == "yes" %}api, {% endif %}config, errors, extensions, health, index, models, openapi  # noqa: F401
+from . import {% if cookiecutter.example_api == "yes" %}api, {% endif %}config, errors, extensions, health, index, logs, models, openapi, telemetry  # noqa: F401
 from .cli import wait_for_db_command
 
 
@@ -21,6 +21,8 @@ def create_app(test_config=None) -> Flask:
     }
     if app.config["ENVIRONMENT"] == "production":
         config.check_production(app.config)
+    logs.init_app(app)  # first: it times the request and gives it its id
+    telemetry.init_app(app)  # before the extensions: their engines get traced
     extensions.init_app(app)
     openapi.init_app(app)
     errors.init_app(app)  # after openapi: its error bodies replace flask-smorest's

@@ -6,6 +6,7 @@ from pymysql.constants import ER
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
+from .logs import request_id
 from .startup import error_code
 
 # MySQL errors that mean the server has no room left for a write
@@ -18,6 +19,9 @@ class ErrorBody(Schema):
 
     error = fields.String(required=True, metadata={"description": "the HTTP status's name"})
     message = fields.String(required=True, metadata={"description": "what went wrong"})
+    request_id = fields.String(
+        metadata={"description": "on a 5xx: the request's id in the server's log (X-Request-ID)"}
+    )
 
 
 def field_errors(messages: dict) -> str:
@@ -40,12 +44,19 @@ def http_error(error: HTTPException):
     # WWW-Authenticate on a 401, Retry-After on a 429 or 503); the body is
     # JSON now, so the exception's HTML Content-Type goes.
     headers = [(name, value) for name, value in error.get_headers() if name != "Content-Type"]
-    return jsonify(error=error.name, message=message), error.code, headers
+    body = {"error": error.name, "message": message}
+    if error.code >= 500:  # the server's fault: the id finds its log lines
+        body["request_id"] = request_id()
+    return jsonify(body), error.code, headers
 
 
 def unexpected_error(error: InternalServerError):
-    # The traceback goes to the log; the client gets no internals.
-    return jsonify(error="Internal Server Error", message="unexpected error"), 500
+    # The traceback goes to the log, under this request id; the client gets
+    # no internals, only the id to quote.
+    body = jsonify(
+        error="Internal Server Error", message="unexpected error", request_id=request_id()
+    )
+    return body, 500
 
 
 def database_unavailable(error: OperationalError):
@@ -55,7 +66,7 @@ def database_unavailable(error: OperationalError):
     else:
         message = "the database is unavailable: try again shortly"
     current_app.logger.error("503: %s (%s)", message, error.orig)
-    body = jsonify(error="Service Unavailable", message=message)
+    body = jsonify(error="Service Unavailable", message=message, request_id=request_id())
     return body, 503, {"Retry-After": "5"}
 
 

@@ -11,6 +11,7 @@ transient errors, stop at once on fatal ones, say which", and that is
 shorter to read here than to configure.
 """
 
+import logging
 import time
 
 import click
@@ -21,6 +22,18 @@ from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 
 from .extensions import db
+
+log = logging.getLogger(__name__)
+
+
+def say(message: str) -> None:
+    """Tell how the start goes: a log line in the server (which configured
+    logging: logs.py), printed by a command (which did not)."""
+    if logging.getLogger().handlers:
+        log.info(message)
+    else:
+        click.echo(message)
+
 
 # Seconds between tries while the database starts: a refused connection costs
 # next to nothing, and the first good one decides when the app can serve.
@@ -73,7 +86,7 @@ def wait_for_database(timeout: float, interval: float) -> None:
     while True:
         try:
             try_connect()
-            click.echo(f"database {url} is ready")
+            say(f"database {url} is ready")
             return
         except OperationalError as error:
             code = error_code(error)
@@ -87,7 +100,7 @@ def wait_for_database(timeout: float, interval: float) -> None:
                     "and healthy (`make ps`, `make logs`) and that DB_HOST/DB_PORT are right"
                 ) from error
             if not waiting_said:
-                click.echo(f"waiting up to {timeout:g} s for database {url}: {error.orig}")
+                say(f"waiting up to {timeout:g} s for database {url}: {error.orig}")
                 waiting_said = True
             time.sleep(interval)
 
@@ -105,7 +118,7 @@ def prepare(
     with app.app_context():
         wait_for_database(app.config["DB_WAIT_TIMEOUT"] if timeout is None else timeout, interval)
         if upgrade and app.config["SKIP_MIGRATIONS"]:
-            click.echo("SKIP_MIGRATIONS=1: not running flask db upgrade")
+            say("SKIP_MIGRATIONS=1: not running flask db upgrade")
         elif upgrade:
             flask_migrate.upgrade()
         # Close the pool's connections: the server forks its workers next,
