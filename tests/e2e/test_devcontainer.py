@@ -24,11 +24,12 @@ def devcontainer(make_stack):
     """devcontainer(subcommand, *args): the CLI in a fresh bake's folder, on its stack."""
     if not CLI.exists():
         pytest.fail(f"{CLI} is missing: `make venv` installs it", pytrace=False)
-    stack = make_stack()
+    # Opening a project in an editor is not about a first init: an initialised database.
+    stack = make_stack(initialised=True)
 
     def run(subcommand: str, *args: str, timeout: float = 900):
         command = [str(CLI), subcommand, "--workspace-folder", ".", *args]
-        return stack.run(command, timeout=timeout)
+        return stack.run(command, timeout=timeout, check=True)
 
     run.stack = stack
     return run

@@ -12,7 +12,7 @@ import urllib.request
 
 import pytest
 from flask_migrate import upgrade
-from sqlalchemy import delete
+from sqlalchemy import delete, text
 
 from {{ cookiecutter.package }} import config, create_app
 from {{ cookiecutter.package }}.extensions import db
@@ -68,6 +68,24 @@ def app(make_app, database_url):
             for table in reversed(db.metadata.sorted_tables):
                 connection.execute(delete(table))
         db.engine.dispose()
+
+
+@pytest.fixture
+def newer_release_migrated(app):
+    """The app's database at a revision this code does not know, as a newer
+    release leaves it during a rolling update or before a rollback."""
+    with db.engine.begin() as connection:
+        connection.execute(text(
+            "CREATE TABLE IF NOT EXISTS alembic_version (version_num VARCHAR(32) PRIMARY KEY)"
+        ))  # fmt: skip
+        ours = connection.execute(text("SELECT version_num FROM alembic_version")).scalars().all()
+        connection.execute(text("DELETE FROM alembic_version"))
+        connection.execute(text("INSERT INTO alembic_version VALUES ('f00dfeedbeef')"))
+    yield
+    with db.engine.begin() as connection:
+        connection.execute(text("DELETE FROM alembic_version"))
+        for revision in ours:
+            connection.execute(text("INSERT INTO alembic_version VALUES (:r)"), {"r": revision})
 
 
 @pytest.fixture

@@ -56,6 +56,16 @@ def test_skip_migrations_leaves_the_schema_to_a_release_step(app, database_url, 
     assert flask(database_url, "db", "upgrade").returncode == 0  # for the fixture's clean-up
 
 
+def test_an_older_release_starts_on_a_database_a_newer_one_migrated(
+    database_url, flask, newer_release_migrated
+):
+    """A rollback: the start serves on a schema ahead of this code (additive
+    migrations), as /health does, instead of failing on an upgrade it cannot make."""
+    result = flask(database_url, "wait-for-db", "--upgrade")
+    assert result.returncode == 0, result.stderr
+    assert "the database is ahead of this code" in result.stdout + result.stderr
+
+
 def test_wait_for_db_gives_up_after_its_deadline_saying_what_to_check(flask):
     # Nothing listens on port 9 of this host: connection refused, retried.
     url = "mysql+pymysql://app:secret@127.0.0.1:9/app?charset=utf8mb4"

@@ -21,6 +21,7 @@ from pymysql.constants import CR, ER
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 
+from . import health
 from .extensions import db
 
 log = logging.getLogger(__name__)
@@ -105,6 +106,14 @@ def wait_for_database(timeout: float, interval: float) -> None:
             time.sleep(interval)
 
 
+def schema_is_ahead() -> bool:
+    """True when the database is at revisions this code does not know: a newer
+    release migrated it, and this one (an older release, rolled back to)
+    serves on it, as /health allows; its upgrade could only fail."""
+    state = health.schema_state(health.database_revisions(), health.migration_scripts())
+    return state == "ahead"
+
+
 def prepare(
     app: Flask, upgrade: bool = True, timeout: float | None = None, interval: float = POLL_INTERVAL
 ) -> None:
@@ -119,6 +128,11 @@ def prepare(
         wait_for_database(app.config["DB_WAIT_TIMEOUT"] if timeout is None else timeout, interval)
         if upgrade and app.config["SKIP_MIGRATIONS"]:
             say("SKIP_MIGRATIONS=1: not running flask db upgrade")
+        elif upgrade and schema_is_ahead():
+            say(
+                "the database is ahead of this code (a newer release migrated it): "
+                "not running flask db upgrade"
+            )
         elif upgrade:
             flask_migrate.upgrade()
         # Close the pool's connections: the server forks its workers next,
