@@ -7,6 +7,7 @@ import time
 import uuid
 from pathlib import Path
 
+import telemetry_imports
 from common import (
     BENCH,
     JSON,
@@ -202,6 +203,12 @@ def dev_loop(project: Path, images: dict[str, str], runs: int) -> dict:
     try:
         log("dev loop: cold make up")
         stack.make("up", timeout=START_TIMEOUT)
+        # In the running web container: its Python, its packages.
+        in_web = [*stack.compose_args, "exec", "-T", "web", "python"]
+        imports = telemetry_imports.import_costs(project, PACKAGE, in_web, env=stack.env())
+        log(f"telemetry imports: app {imports['app'] * 1000:.0f} ms; Sentry would add "
+            f"{imports['sentry'] * 1000:.0f} ms, OpenTelemetry "
+            f"{imports['opentelemetry'] * 1000:.0f} ms")  # fmt: skip
         request(stack.web_port, "POST", "/api/items", b'{"name": "kept across restarts"}', JSON)
         warm, down, db_start = [], [], []
         for run in range(runs):
@@ -218,7 +225,7 @@ def dev_loop(project: Path, images: dict[str, str], runs: int) -> dict:
             log(f"edit {run + 1}: served after {edits[-1]:.2f} s")
             time.sleep(1.5)  # let the reloader settle before the next edit
         return {"warm_up": warm, "down": down, "db_start": db_start, "data_kept": kept,
-                "edits": edits}  # fmt: skip
+                "edits": edits, "imports": imports}  # fmt: skip
     finally:
         api.write_text(original)
         stack.down()

@@ -142,6 +142,9 @@ def dev(results: dict) -> dict | None:
         "edit": median(figures["edits"]),
         "edit_fastest": min(figures["edits"]),
         "edit_slowest": max(figures["edits"]),
+        # Seconds: the app's import and create_app; what Sentry and OpenTelemetry
+        # would add; their modules loaded while off (absent from older results).
+        "imports": figures.get("imports"),
     }
 
 
@@ -277,7 +280,20 @@ def dev_targets(figures: dict) -> list[Target]:
                warm <= WARM_SECONDS),
         Target("edit", f"edit → new code served, development ≤ {EDIT_SECONDS} s (median of "
                f"{figures['edits']})", f"{figures['edit']:.2f} s", figures["edit"] <= EDIT_SECONDS),
+        *telemetry_targets(figures.get("imports")),
     ]  # fmt: skip
+
+
+def telemetry_targets(imports: dict | None) -> list[Target]:
+    """Sentry and OpenTelemetry cost nothing while unset: none of their modules loaded."""
+    if not imports:
+        return []
+    loaded = ", ".join(imports["loaded_when_off"]) or "none"
+    ms = {name: f"{imports[name] * 1000:.0f} ms" for name in ("app", "sentry", "opentelemetry")}
+    added = (f"app import {ms['app']}; Sentry would add {ms['sentry']}, "
+             f"OpenTelemetry {ms['opentelemetry']}")  # fmt: skip
+    return [Target("telemetry", "telemetry unset: no module of Sentry or OpenTelemetry loaded",
+                   f"loaded: {loaded} ({added})", not imports["loaded_when_off"])]  # fmt: skip
 
 
 def idle_targets(figures: dict) -> list[Target]:

@@ -46,14 +46,16 @@ print(json.dumps({{"app": t1 - t0, "sentry": t2 - t1, "opentelemetry": t3 - t2,
 
 
 def import_costs(
-    project: Path, package: str = "flask_app", interpreter=(sys.executable,), runs: int = 5
-) -> dict:
+    project: Path, package: str = "flask_app", interpreter=(sys.executable,), runs: int = 5,
+    env: dict[str, str] | None = None,
+) -> dict:  # fmt: skip
     """Median seconds: the app (import, create_app), then Sentry's and OpenTelemetry's imports."""
     samples = []
     for _ in range(runs):
         result = subprocess.run(
             [*interpreter, "-c", PROBE.format(package=package)],
             cwd=project,
+            env=env,
             capture_output=True,
             text=True,
             check=True,
