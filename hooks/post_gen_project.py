@@ -27,7 +27,7 @@ def git_output(*args: str) -> str | None:
     return result.stdout.strip() if result.returncode == 0 else None
 
 
-def template_source(template: str, repo_dir: str) -> str:
+def template_source(template: str, repo_dir: str | None) -> str:
     """Where to fetch the template again: the folder it was baked from (as an
     absolute path), or the URL cookiecutter cloned it from (a gh: abbreviation
     comes back expanded), or the argument as given (a zip file's URL)."""
@@ -36,6 +36,8 @@ def template_source(template: str, repo_dir: str) -> str:
     folder = (Path(os.environ.get("PWD", ".")) / template).resolve()
     if folder.is_dir():
         return str(folder)
+    if repo_dir is None:
+        return template
     return git_output("-C", repo_dir, "remote", "get-url", "origin") or template
 
 
@@ -44,18 +46,20 @@ def write_provenance(project: Path, context: dict) -> str:
     so that `make template-update` can merge the template's later changes.
     Return the source recorded."""
     answers = {key: value for key, value in context.items() if not key.startswith("_")}
-    answers["_template"] = source = template_source(context["_template"], context["_repo_dir"])
+    # cruft's renders (`make template-update`) have no _repo_dir.
+    repo_dir = context.get("_repo_dir")
+    answers["_template"] = source = template_source(context["_template"], repo_dir)
     # A folder is its own checkout; a URL was cloned into _repo_dir.
-    checkout = source if Path(source).is_absolute() else context["_repo_dir"]
+    checkout = source if Path(source).is_absolute() else repo_dir
     provenance = {
         "template": source,
         # None when the template is not a git checkout.
-        "commit": git_output("-C", checkout, "rev-parse", "HEAD"),
+        "commit": checkout and git_output("-C", checkout, "rev-parse", "HEAD"),
         "checkout": context.get("_checkout"),
         "context": {"cookiecutter": answers},
         "directory": None,
         # Per checkout, never from the template: secrets, and what git ignores.
-        "skip": [".env", "backups", "instance", ".venv"],
+        "skip": [".env", "backups", "instance", ".venv", ".git"],
     }
     (project / ".cruft.json").write_text(json.dumps(provenance, indent=2) + "\n")
     return source

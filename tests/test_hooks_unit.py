@@ -97,6 +97,8 @@ def test_a_cloned_template_is_recorded_by_the_url_it_was_cloned_from(tmp_path, m
     subprocess.run(["git", "-C", str(clone), "remote", "add", "origin", url], check=True)
     monkeypatch.setenv("PWD", str(tmp_path))
     assert post_gen.template_source("gh:acme/flask-template", str(clone)) == url
+    # cruft renders the template again without a clone (make template-update).
+    assert post_gen.template_source("gh:acme/flask-template", None) == "gh:acme/flask-template"
 
 
 def test_the_hint_names_the_folder_as_the_shell_reaches_it(tmp_path, monkeypatch):
