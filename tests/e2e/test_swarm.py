@@ -242,8 +242,17 @@ class Stack:
         return json.loads(node.docker("inspect", ids[0]).stdout)[0]["State"]["Health"]["Status"]
 
     def logs(self, name: str) -> str:
-        result = self.manager("service", "logs", "--raw", f"{STACK}_{name}", check=False)
-        return result.stdout + result.stderr
+        """Every container's log of a service, read from each node's engine (its
+        tasks' containers stay there until pruned). Not `docker service logs`,
+        which streams through the manager and can hang for good in this run."""
+        label = f"label=com.docker.swarm.service.name={STACK}_{name}"
+        logs = []
+        for node in self.swarm.nodes:
+            listing = node.docker("ps", "-aq", "--filter", label, check=False, timeout=60)
+            for container in listing.stdout.split():
+                result = node.docker("logs", container, check=False, timeout=60)
+                logs.append(result.stdout + result.stderr)
+        return "\n".join(logs)
 
     def sql(self, statement: str) -> str:
         """Run SQL as the app's user in the db task, on the manager."""

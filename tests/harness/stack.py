@@ -43,9 +43,17 @@ def run(args, cwd, timeout=600, *, check=False, stdin_text=None, environment=Non
 
 
 def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+    """A port free now on 127.0.0.1. A stack publishes it only later, once it
+    starts: under pytest-xdist each worker takes only the ports of its own
+    residue class, so that two workers' stacks never choose the same one."""
+    worker = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw"))
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    while True:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        if port % workers == worker:
+            return port
 
 
 def file_flags(files: list[str]) -> list[str]:
