@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import shlex
 import socket
 import subprocess
@@ -43,17 +44,22 @@ def run(args, cwd, timeout=600, *, check=False, stdin_text=None, environment=Non
 
 
 def free_port() -> int:
-    """A port free now on 127.0.0.1. A stack publishes it only later, once it
-    starts: under pytest-xdist each worker takes only the ports of its own
-    residue class, so that two workers' stacks never choose the same one."""
+    """A port free now on 127.0.0.1, below the kernel's ephemeral range (32768
+    and up). A stack publishes it only later, once it starts: under
+    pytest-xdist each worker draws from a block of its own, so that two
+    workers' stacks never choose the same port."""
     worker = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw"))
-    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
-    while True:
+    block = 12000 // int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    low = 20000 + worker * block
+    for _ in range(1000):
+        port = random.randrange(low, low + block)
         with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = probe.getsockname()[1]
-        if port % workers == worker:
-            return port
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:  # taken now
+                continue
+        return port
+    raise RuntimeError(f"no free port on 127.0.0.1 in {low}-{low + block - 1}")
 
 
 def file_flags(files: list[str]) -> list[str]:
