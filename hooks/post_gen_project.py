@@ -51,10 +51,11 @@ def write_provenance(project: Path, context: dict) -> str:
     answers["_template"] = source = template_source(context["_template"], repo_dir)
     # A folder is its own checkout; a URL was cloned into _repo_dir.
     checkout = source if Path(source).is_absolute() else repo_dir
+    # None when there is no checkout, or it is not a git one.
+    commit = git_output("-C", checkout, "rev-parse", "HEAD") if checkout else None
     provenance = {
         "template": source,
-        # None when the template is not a git checkout.
-        "commit": checkout and git_output("-C", checkout, "rev-parse", "HEAD"),
+        "commit": commit,
         "checkout": context.get("_checkout"),
         "context": {"cookiecutter": answers},
         "directory": None,

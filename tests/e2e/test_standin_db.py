@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.stack import run, wait_until
+from harness.bakery import run
+from harness.stack import wait_until
 
 pytestmark = pytest.mark.skipif(
     os.environ.get("E2E_STANDINS") != "1",

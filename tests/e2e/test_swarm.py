@@ -31,7 +31,8 @@ import pytest
 from swarm import images as swarm_images
 
 from harness import httpclient
-from harness.stack import revision_header, user_environment, wait_until
+from harness.bakery import run
+from harness.stack import revision_header, wait_until
 
 # Everything a run creates is named and labelled after it: a later run
 # removes what a killed one left (its pid is gone), never a live run's.
@@ -56,17 +57,10 @@ def downgrade():
 BAD_RELEASE = "FROM {image}\nENV PORT=8001\n"
 
 
-def docker(*args: str, host: str | None = None, check=True, timeout=600, **kwargs):
+def docker(*args: str, host: str | None = None, check=True, timeout=600, stdin_text=None):
     """Run the docker CLI, against the host's engine or a node's (host=IP)."""
-    env = user_environment()
-    if host:
-        env["DOCKER_HOST"] = f"tcp://{host}:{ENGINE_PORT}"
-    result = subprocess.run(["docker", *args], env=env, capture_output=True, text=True,
-                            timeout=timeout, **kwargs)  # fmt: skip
-    if check and result.returncode != 0:
-        raise AssertionError(f"docker {' '.join(args)} exited {result.returncode}\n"
-                             f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}")  # fmt: skip
-    return result
+    engine = {"DOCKER_HOST": f"tcp://{host}:{ENGINE_PORT}"} if host else {}
+    return run(["docker", *args], None, timeout, check=check, stdin_text=stdin_text, **engine)
 
 
 def remove_leftovers() -> None:
@@ -146,25 +140,21 @@ def swarm(request, docker_engine, standin_images):
     return result
 
 
-def load_images(node: Node, images: list[str]) -> None:
-    """`docker save | docker load`: the node gets the host's images, no registry."""
-    save = subprocess.Popen(["docker", "save", *images], stdout=subprocess.PIPE)
-    try:
-        node.docker("load", "--quiet", stdin=save.stdout)
-    finally:
-        save.stdout.close()
-        assert save.wait() == 0, f"docker save {images} failed"
+def load_everywhere(swarm: Swarm, images: list[str], database: str, workdir: Path) -> None:
+    """`docker save` once, `docker load` into every node side by side (no registry);
+    the database's image into the manager only."""
+    archives = {"web": workdir / "web-images.tar", "db": workdir / "db-image.tar"}
+    docker("save", "--output", str(archives["web"]), *images)
+    docker("save", "--output", str(archives["db"]), database)
 
+    def load(node: Node) -> None:
+        for role in ("web", "db") if node is swarm.manager else ("web",):
+            node.docker("load", "--quiet", "--input", str(archives[role]))
 
-def load_everywhere(swarm: Swarm, images: list[str], database: str) -> None:
-    """Load the images into every node side by side, the database's into the manager only."""
     with concurrent.futures.ThreadPoolExecutor(len(swarm.nodes)) as pool:
-        loads = [
-            pool.submit(load_images, node, [*images, database] if node is swarm.manager else images)
-            for node in swarm.nodes
-        ]
-        for load in loads:
-            load.result()
+        list(pool.map(load, swarm.nodes))
+    for archive in archives.values():
+        archive.unlink()
 
 
 @dataclass
@@ -186,7 +176,7 @@ def build_releases(project: Path, images: dict[str, str]) -> Releases:
     docker("build", "--quiet", *build_args, "-t", releases.v2, str(project))
     revision.unlink()
     docker("build", "--quiet", "-t", releases.bad, "-",
-           input=BAD_RELEASE.format(image=releases.v2))  # fmt: skip
+           stdin_text=BAD_RELEASE.format(image=releases.v2))  # fmt: skip
     return releases
 
 
@@ -200,14 +190,10 @@ class Stack:
     settings: dict[str, str]
 
     def make(self, *args: str, check=True, timeout=900) -> subprocess.CompletedProcess:
-        env = {**user_environment(), **self.settings,
-               "DOCKER_HOST": f"tcp://{self.swarm.manager.ip}:{ENGINE_PORT}"}  # fmt: skip
-        result = subprocess.run(["make", *args], cwd=self.project, env=env, capture_output=True,
-                                text=True, timeout=timeout, stdin=subprocess.DEVNULL)  # fmt: skip
-        if check and result.returncode != 0:
-            raise AssertionError(f"make {' '.join(args)} exited {result.returncode}\n"
-                                 f"{result.stdout[-4000:]}\n{result.stderr[-4000:]}")  # fmt: skip
-        return result
+        """A make target of the bake, its Docker CLI speaking to the manager's engine."""
+        engine = f"tcp://{self.swarm.manager.ip}:{ENGINE_PORT}"
+        return run(["make", *args], self.project, timeout, check=check,
+                   **self.settings, DOCKER_HOST=engine)  # fmt: skip
 
     def deploy(self, image: str, check=True) -> subprocess.CompletedProcess:
         return self.make("swarm-deploy", f"WEB_IMAGE={image}", check=check)
@@ -285,7 +271,7 @@ def stack(request, swarm, standin_images, tmp_path_factory, figures):
     proxy = swarm_images.ensure_images(standin_images["PYTHON_IMAGE"])["PROXY_IMAGE"]
     mysql = standin_images["MYSQL_IMAGE"]
     started = time.monotonic()
-    load_everywhere(swarm, [*web, proxy], mysql)
+    load_everywhere(swarm, [*web, proxy], mysql, output)
     loaded = time.monotonic() - started
     settings = {"MYSQL_IMAGE": mysql, "PROXY_IMAGE": proxy, "PROXY_PORT": "80",
                 "WEB_REPLICAS": str(REPLICAS), "WEB_CONCURRENCY": "1"}  # fmt: skip

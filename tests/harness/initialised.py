@@ -16,7 +16,7 @@ import hashlib
 import shutil
 from pathlib import Path
 
-from harness.bakery import env_values, set_env
+from harness.bakery import env_values, load_compose, set_env
 from harness.stack import Stack
 
 # Written at first init and kept in the data directory: a copy needs them.
@@ -35,14 +35,9 @@ def seed_key(stack: Stack) -> tuple:
     for script in scripts:
         if script.is_file():
             digest.update(script.name.encode() + script.read_bytes())
-    image_line = next(
-        line for line in (stack.path / "docker-compose.yml").read_text().splitlines()
-        if line.strip().startswith("image: ${MYSQL_IMAGE")
-    )  # fmt: skip
-    return (
-        stack.images.get("MYSQL_IMAGE", image_line.strip()),
-        env["MYSQL_DATABASE"], env["MYSQL_USER"], digest.hexdigest(),
-    )  # fmt: skip
+    # The image Compose would run: the stack's MYSQL_IMAGE, else the file's default.
+    image = stack.images.get("MYSQL_IMAGE", load_compose(stack.path)["services"]["db"]["image"])
+    return image, env["MYSQL_DATABASE"], env["MYSQL_USER"], digest.hexdigest()
 
 
 class InitialisedDatabases:

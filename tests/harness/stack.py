@@ -12,35 +12,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from harness.bakery import run, user_environment
 from harness.httpclient import JSON, request
 
 COMPOSE = "docker compose"
-# Set by a `make test` around the tests: a nested make would then print
-# "Entering directory" lines that a user's shell never shows.
-MAKE_RECURSION = {"MAKELEVEL", "MAKEFLAGS", "MFLAGS", "MAKEOVERRIDES"}
-
-
-def user_environment() -> dict[str, str]:
-    """This process's environment as a user's shell has it: no make recursion variables."""
-    return {name: value for name, value in os.environ.items() if name not in MAKE_RECURSION}
-
-
-def run(args, cwd, timeout=600, *, check=False, stdin_text=None, environment=None, **env):
-    """Run a command to completion, its output captured as text. A failure is
-    returned for the caller to assert on, unless check=True: then it raises
-    AssertionError with the command's output. environment (default: the
-    user's, user_environment()) gets env's variables on top."""
-    result = subprocess.run(
-        args, cwd=cwd, env={**(environment or user_environment()), **env},
-        stdin=subprocess.DEVNULL if stdin_text is None else None, input=stdin_text,
-        capture_output=True, text=True, timeout=timeout,
-    )  # fmt: skip
-    if check and result.returncode != 0:
-        raise AssertionError(
-            f"{' '.join(map(str, args))} exited {result.returncode}\n"
-            f"--- stdout\n{result.stdout[-4000:]}\n--- stderr\n{result.stderr[-4000:]}"
-        )
-    return result
 
 
 def free_port() -> int:
