@@ -1,31 +1,32 @@
-"""The migrations, driven through the real `flask db` CLI as a developer runs it."""
+"""The migrations, driven through the real `flask db` and `flask wait-for-db`
+commands: in a new process where what they print is tested, in this one
+(Flask's CLI runner) where their outcome is."""
 
 import pytest
 from sqlalchemy import create_engine, make_url, text
 
 
-def test_upgrade_check_downgrade_and_upgrade_again(app, database_url, flask):
-    steps = [("db", "upgrade"), ("db", "check"), ("db", "downgrade", "base"), ("db", "upgrade")]
-    for step in steps:
-        result = flask(database_url, *step)
-        assert result.returncode == 0, f"flask {' '.join(step)}:\n{result.stderr}"
+def test_upgrade_check_downgrade_and_upgrade_again(app, flask_db):
+    for step in (["upgrade"], ["check"], ["downgrade", "base"], ["upgrade"]):
+        result = flask_db(*step)
+        assert result.exit_code == 0, f"flask db {' '.join(step)}:\n{result.output}"
 
 
-def test_models_and_migrations_agree(app, database_url, flask):
-    result = flask(database_url, "db", "check")
-    assert result.returncode == 0, result.stderr
-    assert "No new upgrade operations detected" in result.stdout + result.stderr
+def test_models_and_migrations_agree(app, flask_db):
+    result = flask_db("check")
+    assert result.exit_code == 0, result.output
+    assert "No new upgrade operations detected" in result.output
 
 
-def test_there_is_one_head(app, database_url, flask):
-    result = flask(database_url, "db", "heads")
-    assert result.returncode == 0, result.stderr
-    heads = [line for line in result.stdout.splitlines() if "(head)" in line]
+def test_there_is_one_head(app, flask_db):
+    result = flask_db("heads")
+    assert result.exit_code == 0, result.output
+    heads = [line for line in result.output.splitlines() if "(head)" in line]
 {%- if cookiecutter.example_api == "yes" %}
-    assert len(heads) == 1, result.stdout
+    assert len(heads) == 1, result.output
 {%- else %}
     # No model yet, so no revision: the first `make migrate` writes the head.
-    assert heads == [], result.stdout
+    assert heads == [], result.output
 {%- endif %}
 
 
@@ -35,25 +36,24 @@ def test_wait_for_db_returns_at_once_when_the_database_answers(app, database_url
     assert "is ready" in result.stdout
 
 
-def test_wait_for_db_with_upgrade_brings_the_schema_to_head(app, database_url, flask):
+def test_wait_for_db_with_upgrade_brings_the_schema_to_head(app, database_url, flask, flask_db):
     """What the entrypoint runs: the wait, then `flask db upgrade`, in one process."""
-    assert flask(database_url, "db", "downgrade", "base").returncode == 0
+    assert flask_db("downgrade", "base").exit_code == 0
     result = flask(database_url, "wait-for-db", "--timeout", "5", "--upgrade")
     assert result.returncode == 0, result.stderr
     assert "is ready" in result.stdout
-    check = flask(database_url, "db", "check")
-    assert "No new upgrade operations detected" in check.stdout + check.stderr
+    assert "No new upgrade operations detected" in flask_db("check").output
 
 
-def test_skip_migrations_leaves_the_schema_to_a_release_step(app, database_url, flask):
+def test_skip_migrations_leaves_the_schema_to_a_release_step(app, database_url, flask, flask_db):
     """What a one-off command (`make flask`) and the replicas of a release job do."""
-    assert flask(database_url, "db", "downgrade", "base").returncode == 0
+    assert flask_db("downgrade", "base").exit_code == 0
     result = flask(database_url, "wait-for-db", "--upgrade", SKIP_MIGRATIONS="1")
     assert result.returncode == 0, result.stderr
     assert "SKIP_MIGRATIONS=1: not running flask db upgrade" in result.stdout
-    current = flask(database_url, "db", "current")
-    assert "(head)" not in current.stdout, current.stdout
-    assert flask(database_url, "db", "upgrade").returncode == 0  # for the fixture's clean-up
+    current = flask_db("current")
+    assert current.exit_code == 0 and "(head)" not in current.output, current.output
+    assert flask_db("upgrade").exit_code == 0  # for the fixture's clean-up
 
 
 def test_an_older_release_starts_on_a_database_a_newer_one_migrated(
@@ -100,7 +100,7 @@ def test_wait_for_db_fails_at_once_on_an_unknown_database(app, mysql_url, flask)
     assert "unknown database" in result.stderr
 
 
-def test_upgrade_waits_for_the_migration_lock_and_says_so(app, mysql_url, flask):
+def test_upgrade_waits_for_the_migration_lock_and_says_so(app, mysql_url, flask, flask_db):
     engine = create_engine(mysql_url)
     try:
         with engine.connect() as holder:
@@ -112,7 +112,7 @@ def test_upgrade_waits_for_the_migration_lock_and_says_so(app, mysql_url, flask)
         engine.dispose()
     assert result.returncode != 0
     assert "could not take migration lock" in result.stderr
-    assert flask(mysql_url, "db", "upgrade").returncode == 0
+    assert flask_db("upgrade").exit_code == 0
 
 
 def test_tables_use_utf8mb4(app, mysql_url):
