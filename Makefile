@@ -4,7 +4,7 @@ VENV := .venv
 # The tests call ruff, shellcheck and cookiecutter by name.
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help venv test test-fast test-tools test-e2e lint demo clean bench reliability baked-lock
+.PHONY: help venv test test-fast test-tools test-e2e e2e-stacks e2e-swarm lint demo clean bench reliability baked-lock
 
 help: ## List the targets
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -50,16 +50,33 @@ FAST_TESTS := tests/test_bake.py tests/test_hooks.py tests/test_hooks_unit.py te
 	tests/test_kubernetes.py tests/test_lock.py
 TOOLS_TESTS := $(filter-out $(FAST_TESTS),$(wildcard tests/test_*.py))
 
-test: lint test-fast test-tools test-e2e ## Lint, then run every test tier (MySQL and Docker tiers skip without them)
+# make test: lint and the fast tier first (a broken change stops there), then
+# the other tiers side by side, each one's output kept together. They share
+# two cores well: the Swarm scenarios mostly wait on Swarm's own timers and
+# the stacks on their containers, while the tools tier computes.
+test: lint test-fast ## Lint and the fast tier, then the other tiers side by side
+	@$(MAKE) --no-print-directory --jobs --output-sync=target test-tools e2e-stacks e2e-swarm
 
 test-fast: venv ## The fast tier: bakes, hooks, locks (no Docker, no database server)
+	@echo "== make $@"
 	pytest -n auto --dist loadfile $(FAST_TESTS) $(args)
 
 test-tools: venv ## The baked projects' own suite, CI jobs and template updates
+	@echo "== make $@"
 	pytest -n auto --dist load $(TOOLS_TESTS) $(args)
 
-test-e2e: venv ## The end-to-end tier: `make up` under Docker, two scenarios at a time
-	pytest -n 2 --dist loadscope tests/e2e $(args)
+test-e2e: venv ## The end-to-end tier: `make up` two at a time, a Swarm beside them
+	@$(MAKE) --no-print-directory --jobs --output-sync=target e2e-stacks e2e-swarm
+
+E2E_SWARM := tests/e2e/test_swarm.py
+
+e2e-stacks: venv
+	@echo "== make $@"
+	pytest -n 2 --dist loadscope tests/e2e --ignore=$(E2E_SWARM) $(args)
+
+e2e-swarm: venv
+	@echo "== make $@"
+	pytest $(E2E_SWARM) $(args)
 
 reliability: venv ## Run the end-to-end tier; write docs/reliability.md from its figures
 	pytest tests/e2e --figures=build/reliability.json $(args)
