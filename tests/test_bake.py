@@ -11,7 +11,7 @@ import sys
 import pytest
 import yaml
 
-from harness.bakery import CHOICES, TEMPLATE, bake_cli, load_compose, require, run
+from harness.bakery import CHOICES, TEMPLATE, bake_cli, env_values, load_compose, require, run
 
 COMBINATIONS = [
     dict(zip(("database", "db_storage", "example_api"), values, strict=True))
@@ -236,7 +236,8 @@ def test_destructive_targets_refuse_without_confirmation(bake):
 
 
 FAKE_DOCKER = """#!{python}
-# Records its arguments, a JSON list a line, and runs nothing. It answers the
+# Records its arguments, a JSON list a line (and with FAKE_STDIN=PATH, the
+# stdin of `compose run` in that file), and runs nothing. It answers the
 # version queries of bin/doctor; FAKE_NO_COMPOSE=1 plays a Docker without
 # the Compose v2 plugin.
 import json, os, sys
@@ -246,6 +247,9 @@ with open({log!r}, "a") as log:
     log.write(json.dumps(args) + "\\n")
 if args[:1] == ["compose"] and os.environ.get("FAKE_NO_COMPOSE") == "1":
     sys.exit("docker: 'compose' is not a docker command.")
+if os.environ.get("FAKE_STDIN") and args[:2] == ["compose", "run"]:
+    with open(os.environ["FAKE_STDIN"], "wb") as copy:
+        copy.write(sys.stdin.buffer.read())
 if args[:2] == ["compose", "version"]:
     print("2.40.3")
 elif args[:1] == ["version"]:
@@ -329,14 +333,48 @@ def test_values_given_to_make_reach_the_command_as_data(bake, fake_make, argumen
     assert not (project / "pwned").exists()
 
 
-def test_make_restore_takes_any_file_name_as_data(bake, fake_make):
+def test_make_restore_takes_any_file_name_as_data(bake, fake_make, tmp_path):
     project = bake()
     name = "it's $(touch pwned).sql"
     (project / name).write_text("not a dump\n")
-    result, calls = fake_make(project, "restore", f"file={name}", "confirm=yes")
-    # bin/restore got the name as typed: it names the file it refuses.
-    assert f"ERROR: {name} does not end with '-- Dump completed'" in result.stderr
-    assert calls == [] and not (project / "pwned").exists()
+    stdin = tmp_path / "stdin"
+    result, calls = fake_make(project, "restore", f"file={name}", "confirm=yes",
+                              FAKE_STDIN=str(stdin))  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    # The restore service gets the name as typed (it names the file in its
+    # messages) and the file on stdin, in a container of its own name, which
+    # make removes afterwards.
+    [run_call, remove] = calls
+    container = run_call[run_call.index("--name") + 1]
+    assert run_call == ["compose", "run", "--name", container, "-T", "restore", name]
+    assert re.fullmatch(r"restore-[0-9-]+", container) and remove == ["rm", container]
+    assert stdin.read_text() == "not a dump\n"
+    assert not (project / "pwned").exists()
+
+
+def test_only_the_database_and_the_restore_service_get_the_root_password(bake):
+    """web never sees it; restore needs it to create and drop databases."""
+    project = bake()
+    if run(["docker", "compose", "version"], project).returncode != 0:
+        require("compose", "docker compose (v2) is not installed")
+    password = env_values(project / ".env")["MYSQL_ROOT_PASSWORD"]
+    for files in ([], ["-f", "docker-compose.yml"]):
+        result = run(["docker", "compose", *files, "--profile", "tools", "config",
+                      "--format", "json"], project)  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        services = json.loads(result.stdout)["services"]
+        holders = {name for name, service in services.items() if password in json.dumps(service)}
+        assert holders == {"db", "restore"}, files
+        assert services["restore"]["environment"]["MYSQL_ROOT_PASSWORD"] == password
+        # The web image, hardened as web is.
+        web, restore = services["web"], services["restore"]
+        assert restore["image"] == web["image"] and restore["build"] == web["build"]
+        for key in ("read_only", "cap_drop", "security_opt", "init"):
+            assert restore[key] == web[key], key
+        # /tmp holds the dump: no size limit.
+        assert restore["tmpfs"] == ["/tmp"]
+        assert restore["depends_on"]["db"]["condition"] == "service_healthy"
+        assert restore["profiles"] == ["tools"]
 
 
 FAKE_ID = """#!/bin/sh
