@@ -184,7 +184,8 @@ class Server:
             "MYSQL_PASSWORD_FILE": "",
         }
         database = env.get("MYSQL_DATABASE", "")
-        # The name goes into SQL; the checks' messages say what it is.
+        # Quoted wherever it goes into SQL; still, a name the database image
+        # would not have created is a mistake in .env, better said at once.
         if not DATABASE_NAME.fullmatch(database):
             raise Failed(f"unexpected MYSQL_DATABASE '{database}'; nothing changed")
         return cls.from_url(config.database_url(as_root), env)
