@@ -7,7 +7,10 @@ mode, and that a bad file changes nothing and says so in one ERROR: line.
 The figures they measure go to the "restore" group of docs/reliability.md.
 """
 
+import os
 import re
+import signal
+import subprocess
 import threading
 import time
 from pathlib import Path
@@ -372,4 +375,59 @@ def test_mariadb_restores_a_good_dump_and_refuses_a_truncated_one(make_stack, fi
         "mariadb-11.8: truncated dump: rows kept": f"{kept} of {rows_before}",
         "mariadb-11.8: rows restored": row_count(stack),
         "mariadb-11.8: restore (s)": round(seconds, 1),
+    })  # fmt: skip
+
+
+def with_many_rows(text: str, statements: int = 300, rows: int = 1000) -> str:
+    """A complete dump that takes seconds to load: many INSERTs into items after its own."""
+    values = ",".join(f"('big {n}',REPEAT('x',100))" for n in range(rows))
+    insert = f"INSERT INTO `items` (`name`, `description`) VALUES {values};\n"
+    end = text.rindex("-- Dump completed")
+    return text[:end] + insert * statements + text[end:]
+
+
+def loading(stack, database: str) -> bool:
+    """Whether the restore is loading the dump's INSERTs into the scratch database."""
+    return stack.db_query(
+        "SELECT COUNT(*) FROM information_schema.processlist"
+        f" WHERE db = '{database}_restore' AND info LIKE 'INSERT%'", user="root"
+    ) != "0"  # fmt: skip
+
+
+def test_an_interrupt_during_the_load_changes_nothing_and_says_so(mysql_stack, figures):
+    stack = mysql_stack
+    database = stack.db_query("SELECT DATABASE()", user="root")
+    big = stack.path / "backups" / "big.sql"
+    big.write_text(with_many_rows(backup(stack, "before-the-interrupt").read_text()))
+    post_items(stack, "written before the interrupt")
+    before, databases_before = snapshot(stack), databases(stack)
+
+    # Ctrl-C in a terminal: SIGINT to make, Compose and all in its process group.
+    log = stack.path / "interrupted.log"
+    command = ["make", "restore", f"COMPOSE={stack.compose_command}", f"file={big}", "confirm=yes"]
+    with log.open("w") as output:
+        make = subprocess.Popen(
+            command, cwd=stack.path, env=stack.env(), stdin=subprocess.DEVNULL,
+            stdout=output, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+    try:
+        wait_until(lambda: loading(stack, database), 120, interval=0.1, what="the load")
+        interrupted = time.monotonic()
+        os.killpg(make.pid, signal.SIGINT)
+        status = make.wait(60)
+        seconds = time.monotonic() - interrupted
+    finally:
+        if make.poll() is None:
+            os.killpg(make.pid, signal.SIGKILL)
+    said = log.read_text()
+    assert status != 0, said
+    assert f"ERROR: interrupted; {database} is unchanged" in said, said
+    assert "restored " not in said
+    # Nothing left behind, once the restore's clean-up is done.
+    wait_until(lambda: databases(stack) == databases_before, 30, what="the clean-up")
+    assert snapshot(stack) == before
+    assert stack.http("GET", "/health").status == 200
+    figures.setdefault("restore", {}).update({
+        "interrupted during the load: dump size (MB)": round(big.stat().st_size / 1e6, 1),
+        "interrupted during the load: make returned after (s)": round(seconds, 1),
     })  # fmt: skip
