@@ -123,6 +123,46 @@ def test_interrupts_say_whether_the_swap_happened():
     )
 
 
+@pytest.mark.parametrize(("number", "status"), [(signal.SIGINT, 130), (signal.SIGTERM, 143),
+                                                (signal.SIGHUP, 129)])  # fmt: skip
+def test_a_signal_interrupts_with_its_exit_status_and_a_second_is_ignored(number, status):
+    with restore.signals_interrupt():
+        with pytest.raises(Interrupted) as interrupted:
+            signal.raise_signal(number)
+        assert interrupted.value.status == status
+        signal.raise_signal(signal.SIGINT)  # ignored: the clean-up goes on
+    assert signal.getsignal(signal.SIGINT) is not signal.SIG_IGN
+
+
+class SignalDuringTheRename:
+    """A connection whose RENAME TABLE gets SIGINT while it runs."""
+
+    def cursor(self):
+        return self
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def execute(self, sql, args=None):
+        if sql.startswith("RENAME TABLE"):
+            signal.raise_signal(signal.SIGINT)
+
+    def fetchall(self):
+        return []
+
+
+def test_a_signal_during_the_swap_waits_until_it_is_done():
+    progress = Progress()
+    with restore.signals_interrupt():
+        with pytest.raises(Interrupted):
+            restore.swap(SignalDuringTheRename(), "RENAME TABLE x", "d_previous", "d", progress)
+    # Reported as it happened: after the swap.
+    assert progress.swapped
+
+
 def test_the_root_password_and_the_app_s_host_settings_make_the_server():
     env = {"MYSQL_DATABASE": "app", "MYSQL_ROOT_PASSWORD": "s3cret", "DB_PORT": "3307"}
     server = Server.from_environment(env)

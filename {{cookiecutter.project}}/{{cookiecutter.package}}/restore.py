@@ -37,7 +37,7 @@ COMPLETED = b"-- Dump completed"
 # A dump of whole databases (--databases, --all-databases) names them: it
 # would write into the live database, not the scratch one.
 NAMES_DATABASES = re.compile(rb"^(USE|CREATE DATABASE)[ \t\n\r\f\v]")
-# The client's own commands, which the server would not understand.
+# The client's DELIMITER command, around triggers and routines: never sent.
 DELIMITER = re.compile(rb"^delimiter[ \t]+(\S+)", re.IGNORECASE)
 # mariadb-dump's first line: a command to its client, a comment to a server.
 SANDBOX_MODE = b"/*M!999999\\- "
