@@ -46,7 +46,7 @@ venv: $(DEVCONTAINER_CLI)
 # one at a time, every scenario passing, since a stack mostly waits on its
 # database and its containers. `make reliability` runs it one at a time: its
 # figures are wall times.
-FAST_TESTS := tests/test_bake.py tests/test_hooks.py tests/test_hooks_unit.py tests/test_swarm_stack.py \
+FAST_TESTS := tests/test_bake.py tests/test_hooks.py tests/test_refusals.py tests/test_hooks_unit.py tests/test_swarm_stack.py \
 	tests/test_kubernetes.py tests/test_lock.py
 TOOLS_TESTS := $(filter-out $(FAST_TESTS),$(wildcard tests/test_*.py))
 

@@ -34,7 +34,6 @@ SCENARIO_LINE = re.compile(r"^\s*([\d.]+) s  (\S+)\s+(tests/e2e/.+)$", re.M)
 EMPTY_BY_DESIGN = {
     "tests/e2e/test_stack.py::test_make_up_serves_health_and_the_api_and_make_test_spares_the_dev_data",
     "tests/e2e/test_stack.py::test_the_db_healthcheck_stays_unhealthy_while_the_init_server_runs",
-    "tests/e2e/test_stack.py::test_down_then_up_keeps_the_data_and_does_not_initialise_again",
     "tests/e2e/test_stack.py::test_the_bind_mounted_data_dir_is_created_by_the_engine",
     "tests/e2e/test_stack.py::test_a_data_dir_mysql_would_refuse_is_refused_before_it_starts",
     "tests/e2e/test_stack.py::test_the_mariadb_option_bakes_and_serves",

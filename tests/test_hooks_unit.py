@@ -1,6 +1,6 @@
 """The hooks' functions, imported and called in-process: the verdicts and
-files they produce for answers of our own. Real bakes (tests/test_hooks.py)
-keep proving that cookiecutter runs them."""
+files they produce for answers of our own. Real bakes (tests/test_hooks.py,
+tests/test_refusals.py) keep proving that cookiecutter runs them."""
 
 import json
 import subprocess

@@ -33,6 +33,10 @@ def test_doctor_passes_on_a_healthy_stack(make_stack, figures):
     checks = [line.split()[1] for line in stdout.splitlines() if line.startswith("ok")]
     for check in ("engine:", "compose:", ".env:", "port:", "data", "passwords:", "migrations:"):
         assert check in checks, (check, stdout)
+    # Both accounts log in with .env's passwords, from the web container.
+    assert "MYSQL_PASSWORD in .env opens the database as flask_app" in stdout
+    assert "MYSQL_ROOT_PASSWORD in .env opens the database as root" in stdout
+    assert "ok    migrations: the database is at head" in stdout
     figures.setdefault("doctor", {})["checks passing on a healthy stack"] = len(checks)
 
 
@@ -63,14 +67,23 @@ def test_each_doctor_check_fails_on_purpose_with_its_fix(make_stack, figures):
     broken["foreign data dir"] = doctor(stack)
     stack.compose("down", "--volumes")
 
-    # After `up`: an edited password, a database behind the migrations.
+    # After `up`: edited passwords, a database behind the migrations.
     stack.up()
     old_password = edit_env(stack, "MYSQL_PASSWORD", "edited-after-first-init")
     broken["passwords"] = doctor(stack)
     edit_env(stack, "MYSQL_PASSWORD", old_password)
+    old_root_password = edit_env(stack, "MYSQL_ROOT_PASSWORD", "edited-after-first-init")
+    broken["root password"] = doctor(stack)
+    edit_env(stack, "MYSQL_ROOT_PASSWORD", old_root_password)
     stack.make("downgrade")
     broken["migrations"] = doctor(stack)
     stack.make("upgrade")
+    # web stopped, as an edited password stops it at start: the checks run in
+    # a one-off web container instead.
+    stack.compose("stop", "web")
+    edit_env(stack, "MYSQL_PASSWORD", "edited-after-first-init")
+    broken["passwords, web stopped"] = doctor(stack)
+    edit_env(stack, "MYSQL_PASSWORD", old_password)
 
     expected = {
         "engine": "no Docker engine answers",
@@ -80,10 +93,15 @@ def test_each_doctor_check_fails_on_purpose_with_its_fix(make_stack, figures):
         "data dir": "holds files but no database",
         "foreign data dir": "data dir: made by",
         "passwords": "MYSQL_PASSWORD in .env is not the password",
+        "root password": "MYSQL_ROOT_PASSWORD in .env is not the password root",
         "migrations": "'make upgrade'",
+        "passwords, web stopped": "MYSQL_PASSWORD in .env is not the password",
     }
     for check, (code, failures, _) in broken.items():
         assert code != 0, check
         assert any(expected[check] in line for line in failures), (check, failures)
-    assert doctor(stack)[:2] == (0, [])
+    # Every fix applied, web still stopped: all pass again.
+    code, failures, stdout = doctor(stack)
+    assert (code, failures) == (0, []), stdout
+    assert "opens the database as root" in stdout and "at head" in stdout, stdout
     figures.setdefault("doctor", {})["checks made to fail on purpose"] = len(broken)

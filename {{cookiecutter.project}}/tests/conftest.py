@@ -41,6 +41,14 @@ def database_url(tmp_path_factory) -> str:
 
 
 @pytest.fixture
+def mysql_url(database_url) -> str:
+    """The test database's URL when it is on a MySQL-family server; skips otherwise."""
+    if not database_url.startswith(("mysql", "mariadb")):
+        pytest.skip("needs TEST_DATABASE_URL on a MySQL or MariaDB server")
+    return database_url
+
+
+@pytest.fixture
 def make_app():
     """make_app(url, **settings): an app of the testing settings on that
     database (in-memory SQLite by default), without a schema."""

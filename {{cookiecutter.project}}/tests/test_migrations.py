@@ -2,7 +2,6 @@
 commands: in a new process where what they print is tested, in this one
 (Flask's CLI runner) where their outcome is."""
 
-import pytest
 from sqlalchemy import create_engine, make_url, text
 
 
@@ -73,17 +72,6 @@ def test_wait_for_db_gives_up_after_its_deadline_saying_what_to_check(flask):
     assert result.returncode == 1
     assert "did not answer within 2 s" in result.stderr
     assert "make ps" in result.stderr
-
-
-def is_mysql(url: str) -> bool:
-    return url.startswith(("mysql", "mariadb"))
-
-
-@pytest.fixture
-def mysql_url(database_url):
-    if not is_mysql(database_url):
-        pytest.skip("needs TEST_DATABASE_URL on a MySQL or MariaDB server")
-    return database_url
 
 
 def test_wait_for_db_fails_at_once_on_a_wrong_password(app, mysql_url, flask):
