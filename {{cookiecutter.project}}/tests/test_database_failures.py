@@ -7,7 +7,7 @@ import shutil
 import pymysql
 import pytest
 from alembic.script import ScriptDirectory
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 
 from {{ cookiecutter.package }}.config import PROJECT_ROOT, ConfigError, connect_args
 
@@ -42,6 +42,32 @@ def test_database_errors_are_a_503_json_body_and_a_log_line(
     assert response.get_json()["error"] == "Service Unavailable"
     assert response.get_json()["message"].startswith(message)
     assert f"503: {message}" in caplog.text and reason in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("driver_error", "invalidated", "status"),
+    [
+        # A socket PyMySQL had closed already (a cut network, mid-request).
+        (pymysql.err.InterfaceError(0, ""), True, 503),
+        (pymysql.err.InternalError("Packet sequence number wrong - got 3 expected 1"), True, 503),
+        # The connection is fine: the statement is wrong, a bug.
+        (pymysql.err.ProgrammingError(1146, "Table 'app.nope' doesn't exist"), False, 500),
+    ],
+)
+def test_a_driver_error_that_lost_the_connection_is_a_503_any_other_a_500(
+    driver_error, invalidated, status, make_app
+):
+    app = make_app(PROPAGATE_EXCEPTIONS=False)  # the 500 a client gets, not the exception
+
+    def fail():
+        raise DBAPIError.instance(
+            "SELECT 1", {}, driver_error, pymysql.err.Error, connection_invalidated=invalidated
+        )
+
+    app.add_url_rule("/fail", view_func=fail)
+    response = app.test_client().get("/fail")
+    assert response.status_code == status
+    assert response.is_json
 
 
 {% if cookiecutter.example_api == "yes" -%}

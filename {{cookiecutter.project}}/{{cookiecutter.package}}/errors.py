@@ -3,7 +3,7 @@
 from flask import current_app, jsonify
 from marshmallow import Schema, fields
 from pymysql.constants import ER
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from .logs import request_id
@@ -70,6 +70,15 @@ def database_unavailable(error: OperationalError):
     return body, 503, {"Retry-After": "5"}
 
 
+def lost_connection(error: DBAPIError):
+    """Any other driver error: a 503 when it cost the connection (SQLAlchemy
+    says so: PyMySQL reports a socket it had closed, cut mid-packet, as an
+    InterfaceError or InternalError), else a bug, left to the 500 path."""
+    if not error.connection_invalidated:
+        raise error  # Flask logs it with its traceback and answers 500
+    return database_unavailable(error)
+
+
 def init_app(app) -> None:
     # Registered after flask-smorest's own handler, which this one replaces.
     app.register_error_handler(HTTPException, http_error)
@@ -77,3 +86,4 @@ def init_app(app) -> None:
     # SQLAlchemy wraps the driver's connection losses, timeouts and
     # server-side failures (MySQL 1114, 2003, 2013...) in OperationalError.
     app.register_error_handler(OperationalError, database_unavailable)
+    app.register_error_handler(DBAPIError, lost_connection)
