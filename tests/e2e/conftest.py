@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
+import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -54,6 +56,7 @@ STANDINS = os.environ.get("E2E_STANDINS") == "1"
 # that are gone, never those of another run going on beside it.
 STACK_PREFIX = f"e2e{os.getpid()}x"
 STACK_NAME = re.compile(r"e2e(\d+)x")
+SEEDS_FOLDER = re.compile(r"e2e(\d+)-seeds")
 # Per scenario: its wall time, and how each of its stacks' databases started.
 SCENARIO_TIMES: dict[str, tuple[float, list[str]]] = {}
 # The words of that table, which bench/suite.py reads back from the log.
@@ -100,6 +103,9 @@ def clean_engine(docker_engine) -> None:
         match = STACK_NAME.match(name)
         if match and process_is_gone(int(match.group(1))):
             remove_compose_project(name)
+    for folder in Path(tempfile.gettempdir()).glob("e2e*-seeds"):
+        if (match := SEEDS_FOLDER.fullmatch(folder.name)) and process_is_gone(int(match[1])):
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def images_for(standins: dict[str, str], database: str) -> dict[str, str]:
@@ -116,7 +122,7 @@ def stack_factory(request, base: Path):
     """Yield a function that bakes a project into base and returns its Stack.
 
     initialised (no default, so that each scenario says it): True starts the
-    stack on a copy of a database initialised once per worker, as after a
+    stack on a copy of a database initialised once per run, as after a
     restart with a kept volume; False leaves the first init to `make up`,
     for the scenarios about a first init or a fresh clone.
     """
@@ -149,14 +155,38 @@ def stack_factory(request, base: Path):
         stack.down()
 
 
+def run_pid(config) -> int:
+    """The test run's pid: under pytest-xdist, the controller's (pytest_configure_node)."""
+    return getattr(config, "workerinput", {}).get("e2e_run_pid", os.getpid())
+
+
+def seeds_folder(pid: int) -> Path:
+    """Where the workers of run pid share their initialised databases' records."""
+    return Path(tempfile.gettempdir()) / f"e2e{pid}-seeds"
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node):
+    node.workerinput["e2e_run_pid"] = os.getpid()
+
+
 @pytest.fixture(scope="session")
-def initialised_databases(clean_engine, tmp_path_factory):
-    """The run's initialised databases (harness.initialised); removed at its end."""
+def initialised_databases(request, clean_engine):
+    """The run's initialised databases (harness.initialised), shared by its
+    workers; the run's own process removes them at its end."""
     from harness.initialised import InitialisedDatabases
 
-    databases = InitialisedDatabases(tmp_path_factory.mktemp("initialised"), STACK_PREFIX)
-    yield databases
-    databases.remove()
+    pid = run_pid(request.config)
+    seeds_folder(pid).mkdir(exist_ok=True)
+    return InitialisedDatabases(seeds_folder(pid), f"e2e{pid}x")
+
+
+def remove_seeds(pid: int) -> None:
+    """Remove run pid's initialised databases: their stacks and their folder."""
+    for name in compose_projects():
+        if name.startswith(f"e2e{pid}xseed"):
+            remove_compose_project(name)
+    shutil.rmtree(seeds_folder(pid), ignore_errors=True)
 
 
 @pytest.fixture
@@ -186,9 +216,12 @@ def figures(request) -> dict:
 
 
 def pytest_sessionfinish(session):
-    # An xdist worker hands its scenarios' times to the controller (workeroutput).
+    # An xdist worker hands its scenarios' times to the controller (workeroutput);
+    # the run's own process, when every worker is done, removes the seeds.
     if hasattr(session.config, "workeroutput"):
         session.config.workeroutput["scenario_times"] = json.dumps(SCENARIO_TIMES)
+    elif seeds_folder(os.getpid()).exists():
+        remove_seeds(os.getpid())
 
 
 @pytest.hookimpl(optionalhook=True)

@@ -1,5 +1,4 @@
-"""Databases initialised once per run (per worker under pytest-xdist), copied
-into the volumes of scenarios.
+"""Databases initialised once per run, copied into the volumes of scenarios.
 
 A first init (the server's --initialize, the first-boot users, the init
 scripts) costs seconds that only the scenarios about it need to spend. The
@@ -7,12 +6,16 @@ others start the way a stack starts after `make down` with its volume kept:
 on a data directory that an earlier first init wrote, with the .env secrets
 it was written with. The copy goes into the volume Compose creates itself
 (`compose run` of the db service), so the volume has Compose's labels and
-Compose adopts it without a warning.
+Compose adopts it without a warning. Under pytest-xdist the workers share
+the run's seeds: the first worker to need one initialises it under a file
+lock, and the others read its record (volume, secrets) once it is there.
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
+import json
 import shutil
 from pathlib import Path
 
@@ -41,42 +44,48 @@ def seed_key(stack: Stack) -> tuple:
 
 
 class InitialisedDatabases:
-    """One first init per seed key and run; a copy of it for each stack that asks."""
+    """One first init per seed key and run; a copy of it for each stack that asks.
 
-    def __init__(self, workdir: Path, prefix: str):
-        self.workdir = workdir
+    shared: a folder every worker of the run sees (the seeds' records, locks
+    and bakes); prefix: the run's stack-name prefix (conftest.py removes the
+    seeds with the run's stacks)."""
+
+    def __init__(self, shared: Path, prefix: str):
+        self.shared = shared
         self.prefix = prefix
-        self.seeds: dict[tuple, tuple[Stack, dict[str, str]]] = {}
+        self.seeds: dict[tuple, dict] = {}
 
     def copy_into(self, stack: Stack) -> None:
         """Fill stack's db volume with an initialised data directory, and its .env
         with the secrets that directory's users were created with."""
-        seed, secrets = self.seed_for(stack)
-        for name, value in secrets.items():
+        seed = self.seed_for(stack)
+        for name, value in seed["secrets"].items():
             set_env(stack.path, name, value)
         stack.compose(
-            "run", "--rm", "--no-deps", "--volume", f"{seed.name}_{VOLUME}:/seed:ro",
+            "run", "--rm", "--no-deps", "--volume", f"{seed['volume']}:/seed:ro",
             "--entrypoint", "sh", "db", "-c", COPY,
         )  # fmt: skip
 
-    def seed_for(self, stack: Stack) -> tuple[Stack, dict[str, str]]:
+    def seed_for(self, stack: Stack) -> dict:
+        """The record of the run's seed for this stack: {"volume", "secrets"}."""
         key = seed_key(stack)
         if key not in self.seeds:
-            self.seeds[key] = self.initialise(stack)
+            digest = hashlib.sha256(repr(key).encode()).hexdigest()[:12]
+            record = self.shared / f"{digest}.json"
+            with (self.shared / f"{digest}.lock").open("w") as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+                if not record.exists():
+                    record.write_text(json.dumps(self.initialise(stack, digest)))
+            self.seeds[key] = json.loads(record.read_text())
         return self.seeds[key]
 
-    def initialise(self, stack: Stack) -> tuple[Stack, dict[str, str]]:
+    def initialise(self, stack: Stack, digest: str) -> dict:
         """Run a first init in a stack of its own, from a copy of this bake; stop it cleanly."""
-        number = len(self.seeds)
-        path = self.workdir / f"seed{number}" / stack.path.name
+        path = self.shared / f"seed-{digest}" / stack.path.name
         shutil.copytree(stack.path, path, symlinks=True)
-        seed = Stack(path, f"{self.prefix}seed{number}", stack.images, production=True)
+        seed = Stack(path, f"{self.prefix}seed{digest}", stack.images, production=True)
         seed.compose("up", "--detach", "--wait", "db")
         # A clean shutdown, as `make down` does: the copies start without recovery.
         seed.compose("stop", "db")
         env = env_values(path / ".env")
-        return seed, {name: env[name] for name in SECRETS}
-
-    def remove(self) -> None:
-        for seed, _ in self.seeds.values():
-            seed.down()
+        return {"volume": f"{seed.name}_{VOLUME}", "secrets": {name: env[name] for name in SECRETS}}
