@@ -41,11 +41,12 @@ venv: $(DEVCONTAINER_CLI)
 # end: real stacks. The first two spread over every core: the fast tier a
 # file per worker, so that each worker shares its bakes; the tools tier a test
 # per worker, since a few of its tests are most of its time. The end-to-end
-# tier runs three stacks at once, a module per worker (its module-scoped
-# stacks stay shared), even on two cores: a stack mostly waits on its
-# database, its containers and its scenario's timers (alone, the tier kept
-# two cores 46 % busy with two stacks at once). `make reliability` runs it
-# one at a time: its figures are wall times.
+# tier runs three stacks at once, a test per worker (the tests sharing a
+# module's stack together, first: tests/e2e/conftest.py), even on two
+# cores: a stack mostly waits on its database, its containers and its
+# scenario's timers (alone, the tier kept two cores 46 % busy with two
+# stacks at once). `make reliability` runs it one at a time: its figures
+# are wall times.
 FAST_TESTS := tests/test_bake.py tests/test_hooks.py tests/test_refusals.py \
 	tests/test_hooks_unit.py tests/test_swarm_stack.py tests/test_kubernetes.py tests/test_lock.py
 TOOLS_TESTS := $(filter-out $(FAST_TESTS),$(wildcard tests/test_*.py))
@@ -72,7 +73,7 @@ E2E_SWARM := tests/e2e/test_swarm.py
 
 e2e-stacks: venv
 	@echo "== make $@"
-	pytest -n 3 --dist loadscope tests/e2e --ignore=$(E2E_SWARM) $(args)
+	pytest -n 3 --dist loadgroup tests/e2e --ignore=$(E2E_SWARM) $(args)
 
 e2e-swarm: venv
 	@echo "== make $@"

@@ -215,6 +215,18 @@ def figures(request) -> dict:
         Path(path).write_text(json.dumps({"groups": collected, "images": images}, indent=1))
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
+def pytest_collection_modifyitems(items):
+    """`make e2e-stacks` hands the workers one test at a time (--dist loadgroup),
+    except the tests that share a module's stack (make_stack_module): they are
+    one group, on one worker, and they go first, being the longest units of
+    work; one started last would end the run alone."""
+    for item in items:
+        if "make_stack_module" in item.fixturenames:
+            item.add_marker(pytest.mark.xdist_group(item.module.__name__))
+    items.sort(key=lambda item: "make_stack_module" not in item.fixturenames)
+
+
 def pytest_sessionfinish(session):
     # An xdist worker hands its scenarios' times to the controller (workeroutput);
     # the run's own process, when every worker is done, removes the seeds.

@@ -9,10 +9,9 @@ from hypothesis import strategies as st
 
 
 @pytest.fixture(scope="module")
-def production_stack(request, tmp_path_factory):
+def production_stack(make_stack_module):
     """One production stack (gunicorn, no override) shared by this module's read-only tests."""
-    make_stack = request.getfixturevalue("make_stack_module")
-    stack = make_stack(initialised=True, production=True)
+    stack = make_stack_module(initialised=True, production=True)
     stack.up()
     return stack
 
