@@ -34,6 +34,9 @@ def read_secret(name: str, env=os.environ) -> str:
         raise ConfigError(f"{name}_FILE={path} cannot be read: {error.strerror}") from None
 
 
+MYSQL_PORT = 3306  # the server's own default
+
+
 def database_url(env=os.environ) -> str:
     """Return DATABASE_URL, else the MySQL URL of the db service, else local SQLite."""
     if url := read_secret("DATABASE_URL", env):
@@ -44,7 +47,7 @@ def database_url(env=os.environ) -> str:
             username=env.get("MYSQL_USER"),
             password=read_secret("MYSQL_PASSWORD", env),
             host=env.get("DB_HOST") or "db",
-            port=int(env.get("DB_PORT") or 3306),
+            port=int(env.get("DB_PORT") or MYSQL_PORT),
             database=env["MYSQL_DATABASE"],
             query={"charset": "utf8mb4"},
         ).render_as_string(hide_password=False)
@@ -94,6 +97,20 @@ def connect_args(url: str, env=os.environ) -> dict:
     if make_url(url).get_driver_name() != "pymysql":
         return {}
     return {**database_timeouts(env), **database_tls(env)}
+
+
+def pymysql_connect_options(url: str, env=os.environ) -> dict:
+    """pymysql.connect()'s arguments for a MySQL URL, for the tools that talk to
+    the server without SQLAlchemy (doctor.py, restore.py): its host, port,
+    user and password, with the app's driver options (connect_args)."""
+    parsed = make_url(url)
+    return {
+        "host": parsed.host,
+        "port": parsed.port or MYSQL_PORT,
+        "user": parsed.username,
+        "password": parsed.password or "",
+        **connect_args(url, env),
+    }
 
 
 class Config:

@@ -47,12 +47,8 @@ def log_in(database_url: str, user: str, password: str) -> None:
     """Log in as user to the app's database server: its host and port from the
     app's URL, over TCP with the app's driver options (timeouts, TLS), as the
     app connects."""
-    url = make_url(database_url)
-    options = config.connect_args(database_url)
-    connection = pymysql.connect(
-        host=url.host, port=url.port or 3306, user=user, password=password, **options
-    )
-    connection.close()
+    options = config.pymysql_connect_options(database_url)
+    pymysql.connect(**{**options, "user": user, "password": password}).close()
 
 
 def refused(variable: str, user: str, error: pymysql.err.OperationalError) -> str:

@@ -156,19 +156,14 @@ class Server:
         """The server of a SQLAlchemy URL, with the app's TLS and connect timeout
         (config.py). No read or write timeout: a statement of a dump (a big
         INSERT, the swap waiting for the app's transactions) may take long."""
-        parsed = make_url(url)
         options = {
-            **config.connect_args(url, env),
+            **config.pymysql_connect_options(url, env),
             "read_timeout": None,
             "write_timeout": None,
-            "host": parsed.host,
-            "port": parsed.port or 3306,
-            "user": parsed.username,
-            "password": parsed.password or "",
             "charset": "utf8mb4",
             "autocommit": True,
         }
-        return cls(parsed.database or "", options)
+        return cls(make_url(url).database or "", options)
 
     @classmethod
     def from_environment(cls, env) -> "Server":
