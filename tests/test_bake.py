@@ -88,6 +88,9 @@ def test_the_code_passes_ruff(project):
         assert result.returncode == 0, result.stdout + result.stderr
 
 
+# Compose's -f flags for the development stack (with the override) and the production one.
+DEVELOPMENT_AND_PRODUCTION = ([], ["-f", "docker-compose.yml"])
+
 # The twelve combinations render only a few different scripts and Compose
 # files: a slow check runs once per distinct content of the files it reads,
 # and a combination whose files are the same gets the same verdict.
@@ -129,7 +132,7 @@ def test_the_compose_files_are_valid(project):
         require("compose", "docker compose (v2) is not installed")
 
     def compose_config() -> str:
-        for files in ([], ["-f", "docker-compose.yml"]):  # development, production
+        for files in DEVELOPMENT_AND_PRODUCTION:
             result = run(["docker", "compose", *files, "config", "--quiet"], path)
             if result.returncode != 0:
                 return result.stderr
@@ -390,10 +393,10 @@ def test_make_restore_takes_any_file_name_as_data(bake, fake_make, tmp_path):
 def test_only_the_database_and_the_restore_service_get_the_root_password(bake):
     """web never sees it; restore needs it to create and drop databases."""
     project = bake()
-    if run(["docker", "compose", "version"], project).returncode != 0:
+    if not compose_installed():
         require("compose", "docker compose (v2) is not installed")
     password = env_values(project / ".env")["MYSQL_ROOT_PASSWORD"]
-    for files in ([], ["-f", "docker-compose.yml"]):
+    for files in DEVELOPMENT_AND_PRODUCTION:
         result = run(["docker", "compose", *files, "--profile", "tools", "config",
                       "--format", "json"], project)  # fmt: skip
         assert result.returncode == 0, result.stderr
@@ -433,7 +436,7 @@ def test_development_containers_run_as_you_but_never_as_root(
     bake, tmp_path, uid, gid, assignments, as_root
 ):
     project = bake()
-    if run(["docker", "compose", "version"], project).returncode != 0:
+    if not compose_installed():
         require("compose", "docker compose (v2) is not installed")
     # `id` as a host user of these ids would answer.
     bin_dir = tmp_path / "fake-bin"

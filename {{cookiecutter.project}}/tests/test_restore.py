@@ -193,18 +193,12 @@ def test_the_command_prints_one_error_line_and_exits_1(monkeypatch):
 # --- On a real server --------------------------------------------------------
 
 
-def is_mysql(url: str) -> bool:
-    return url.startswith(("mysql", "mariadb"))
-
-
 @pytest.fixture
-def server(app, database_url) -> Server:
+def server(mysql_url, app) -> Server:
     """The test database, migrated (`app`), as a restore's target: skipped
     unless its user may create the scratch databases beside it (the
     template's tests do; `make test`'s user has rights on its database only)."""
-    if not is_mysql(database_url):
-        pytest.skip("needs TEST_DATABASE_URL on a MySQL or MariaDB server")
-    server = Server.from_url(database_url, os.environ)
+    server = Server.from_url(mysql_url, os.environ)
     with server.connect() as connection:
         try:
             restore.run(connection, f"CREATE DATABASE `{server.database}_restore`")
