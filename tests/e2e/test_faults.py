@@ -7,6 +7,8 @@ figures go to the "faults" group of docs/reliability.md.
 """
 
 import json
+import os
+import signal
 import subprocess
 import threading
 import time
@@ -127,6 +129,7 @@ class InContainerPoller:
         self.process = subprocess.Popen(
             command, cwd=stack.path, env=stack.env(), stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL, text=True,
+            start_new_session=True,
         )  # fmt: skip
         self.results: list[dict] = []
         self.reader = threading.Thread(target=self.read, daemon=True)
@@ -140,7 +143,9 @@ class InContainerPoller:
         return [r for r in self.results if r["started"] >= moment]
 
     def stop(self):
-        self.process.kill()
+        # The whole group: a wrapper around docker (or its compose plugin)
+        # left alive would hold the pipe open, and the reader with it.
+        os.killpg(self.process.pid, signal.SIGKILL)
         self.process.wait(30)
         self.reader.join(30)
         self.process.stdout.close()
