@@ -38,6 +38,12 @@ def log(message: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
+def template_commit() -> str:
+    """The template's commit the figures come from (-dirty: with uncommitted changes)."""
+    describe = ["git", "-C", str(REPO), "describe", "--always", "--dirty"]
+    return subprocess.run(describe, capture_output=True, text=True).stdout.strip()
+
+
 def median(values) -> float:
     """Return the median, or NaN for no values."""
     values = [v for v in values if v is not None]

@@ -13,9 +13,10 @@ import re
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
-from common import REPO, log
+from common import REPO, log, template_commit
 
 # Each tier's make target: its output (kept together by --output-sync) begins
 # with a line "== make TARGET" and ends with pytest's summary line.
@@ -46,9 +47,17 @@ EMPTY_BY_DESIGN = {
 }  # fmt: skip
 
 
+def engine_answers() -> bool:
+    """Whether a Docker engine is installed and answers."""
+    try:
+        return subprocess.run(["docker", "info"], capture_output=True).returncode == 0
+    except FileNotFoundError:
+        return False
+
+
 def engine_and_images_held() -> bool:
     """Whether this machine holds a running engine and every stand-in image: CI's warm case."""
-    if subprocess.run(["docker", "info"], capture_output=True).returncode != 0:
+    if not engine_answers():
         return False
     sys.path.insert(0, str(REPO / "tests" / "e2e"))
     from standins import build
@@ -58,6 +67,8 @@ def engine_and_images_held() -> bool:
 
 def other_e2e_stacks() -> list[str]:
     """Return the e2e* Compose projects on this engine (another test run's)."""
+    if not engine_answers():
+        return []
     output = subprocess.run(
         ["docker", "ps", "-a", "--format", '{{.Label "com.docker.compose.project"}}'],
         capture_output=True, text=True,
@@ -106,6 +117,8 @@ def ci_run() -> dict:
     passed = result.returncode == 0 and bool(stamps) and stamps[-1][1] == CI_PASSED
     return {
         "held": held,
+        "date": time.strftime("%Y-%m-%d"),
+        "commit": template_commit(),
         "ok": passed,
         "seconds": float(stamps[-1][0]) if stamps else None,
         "tiers": tier_times(result.stdout),
@@ -125,8 +138,10 @@ def fast_tier() -> dict:
                                    "summary": f"exit {result.returncode}"}  # fmt: skip
 
 
-def suite(include_e2e: bool) -> dict:
-    """Time the suite as CI runs it; say why the CI run did not happen."""
+def suite(include_e2e: bool, kept: dict | None) -> dict:
+    """Time the suite as CI runs it; say why the CI run did not happen. kept:
+    the last bench's suite, whose CI run on the other machine state (warm or
+    cold) is kept beside this one: one machine is in one state at a time."""
     if not include_e2e:
         return {"ci": None, "note": "CI run not made (--no-e2e)", "tiers": [fast_tier()]}
     # Another run's stacks would share the two cores and skew the figure.
@@ -134,4 +149,6 @@ def suite(include_e2e: bool) -> dict:
         note = f"CI run not made: another e2e run is using this engine ({others[0]})"
         return {"ci": None, "note": note, "tiers": [fast_tier()]}
     ci = ci_run()
-    return {"ci": ci, "note": "", "tiers": ci["tiers"]}
+    earlier = [(kept or {}).get("ci"), (kept or {}).get("other_ci")]
+    other = next((run for run in earlier if run and run["held"] != ci["held"]), None)
+    return {"ci": ci, "other_ci": other, "note": "", "tiers": ci["tiers"]}
