@@ -98,6 +98,17 @@ def scenarios(log_text: str) -> list[dict]:
     ]
 
 
+def ci_run_environment() -> dict[str, str]:
+    """This environment without what `make bench` put there: its make's flags,
+    and `args` (make exports a variable set on its command line), which the
+    clone's make would hand to pytest."""
+    return {
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith("MAKE") and name != "args"
+    }
+
+
 def ci_run() -> dict:
     """Clone the committed tree, run `bash .ci/run` in the clone; read the log."""
     held = engine_and_images_held()
@@ -109,7 +120,7 @@ def ci_run() -> dict:
         log(f"suite: bash .ci/run on a fresh clone ({'warm' if held else 'cold'} machine)")
         result = subprocess.run(
             ["bash", ".ci/run"], cwd=clone, capture_output=True, text=True, timeout=CI_TIMEOUT,
-            env={name: value for name, value in os.environ.items() if not name.startswith("MAKE")},
+            env=ci_run_environment(),
         )  # fmt: skip
     text = result.stdout + result.stderr
     log_file.write_text(text)
