@@ -25,8 +25,9 @@ _local = threading.local()
 def connection() -> pymysql.Connection:
     if getattr(_local, "connection", None) is None:
         _local.connection = pymysql.connect(
-            host=os.environ.get("DB_HOST", "db"),
-            port=int(os.environ.get("DB_PORT", "3306")),
+            # As the app reads them (config.py): Compose passes both, empty when unset.
+            host=os.environ.get("DB_HOST") or "db",
+            port=int(os.environ.get("DB_PORT") or 3306),
             user=os.environ["MYSQL_USER"],
             password=os.environ["MYSQL_PASSWORD"],
             database=os.environ["MYSQL_DATABASE"],
