@@ -235,6 +235,10 @@ def tables(server: Server) -> set[str]:
     return {name for (name,) in sql(server, "SHOW TABLES")}
 
 
+def scratch_databases_left(server: Server) -> set[str]:
+    return {f"{server.database}_restore", f"{server.database}_previous"} & databases(server)
+
+
 def run_restore(server: Server, dump: bytes, progress=None) -> str:
     known = restore.known_revisions()
     return restore.restore(io.BytesIO(dump), "a.sql", server, known, progress or Progress())
@@ -251,13 +255,12 @@ def test_a_dump_replaces_every_table(server):
         f"revision {' '.join(revisions) or 'none'}"
     )
     assert tables(server) == dumped
-    left = {f"{server.database}_restore", f"{server.database}_previous"} & databases(server)
-    assert not left
+    assert not scratch_databases_left(server)
 
 
 def assert_unchanged(server: Server, before: set[str]) -> None:
     assert tables(server) == before
-    assert not {f"{server.database}_restore", f"{server.database}_previous"} & databases(server)
+    assert not scratch_databases_left(server)
 
 
 ANOTHER_PROJECT = b"DELETE FROM alembic_version;\nINSERT INTO alembic_version VALUES ('f00d');\n"

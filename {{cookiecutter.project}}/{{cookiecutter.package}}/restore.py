@@ -233,12 +233,12 @@ def load(loader, dump: BinaryIO, name: str, database: str) -> None:
             ) from None
 
 
-def check_revisions(admin, scratch: str, name: str, database: str, known: set[str]) -> list[str]:
-    """The dump's Alembic revisions, each one of this project's migrations."""
-    tables = query(admin, "SELECT table_name FROM information_schema.tables"
-                   " WHERE table_schema = %s AND table_name = 'alembic_version'", (scratch,),
-                   "could not list the tables the dump created", database)  # fmt: skip
-    if not tables:
+def check_revisions(
+    admin, dumped: list[str], scratch: str, name: str, database: str, known: set[str]
+) -> list[str]:
+    """The dump's Alembic revisions (dumped: the tables it created), each one
+    of this project's migrations."""
+    if "alembic_version" not in dumped:
         raise Failed(
             f"{name} has no alembic_version table: not a dump of this project's database; "
             f"{database} is unchanged"
@@ -387,13 +387,12 @@ def create_scratch(admin, server: Server, scratch: str, previous: str, sessions:
         ) from None
 
 
-def swap_in(admin, database: str, scratch: str, previous: str, progress: Progress) -> list[str]:
-    """Swap the scratch database's tables in; return their names."""
-    dumped = tables_of(admin, scratch, "could not list the tables the dump created", database)
+def swap_in(admin, dumped: list[str], database: str, scratch: str, previous: str,
+            progress: Progress) -> None:  # fmt: skip
+    """Swap the dumped tables in from the scratch database."""
     current = tables_of(admin, database, f"could not list the tables of {database}", database)
     swap(admin, rename_statement(database, scratch, previous, current, dumped), previous,
          database, progress)  # fmt: skip
-    return dumped
 
 
 def drop_replaced(admin, scratch: str, previous: str) -> None:
@@ -417,9 +416,11 @@ def restore(dump: BinaryIO, name: str, server: Server, known: set[str], progress
             loader = create_scratch(admin, server, scratch, previous, sessions)
             load(loader, dump, name, database)
             loader.close()
-            revisions = check_revisions(admin, scratch, name, database, known)
+            dumped = tables_of(admin, scratch, "could not list the tables the dump created",
+                               database)  # fmt: skip
+            revisions = check_revisions(admin, dumped, scratch, name, database, known)
             check_tables_only(admin, database, scratch)
-            dumped = swap_in(admin, database, scratch, previous, progress)
+            swap_in(admin, dumped, database, scratch, previous, progress)
         finally:
             # Not a state machine: before the swap, any way out cleans up.
             if not progress.swapped:
