@@ -79,11 +79,18 @@ def test_each_doctor_check_fails_on_purpose_with_its_fix(make_stack, figures):
     broken["migrations"] = doctor(stack)
     stack.make("upgrade")
     # web stopped, as an edited password stops it at start: the checks run in
-    # a one-off web container instead.
+    # a one-off web container instead. Both passwords edited: all three of
+    # its checks fail (the app's own login too), each counted, none taken
+    # for a container that could not run them.
     stack.compose("stop", "web")
     edit_env(stack, "MYSQL_PASSWORD", "edited-after-first-init")
+    edit_env(stack, "MYSQL_ROOT_PASSWORD", "edited-after-first-init")
     broken["passwords, web stopped"] = doctor(stack)
+    _, failures, _ = broken["passwords, web stopped"]
+    in_stack = [line for line in failures if "passwords:" in line or "migrations:" in line]
+    assert len(in_stack) == 3 and "cannot run the checks" not in "".join(in_stack), failures
     edit_env(stack, "MYSQL_PASSWORD", old_password)
+    edit_env(stack, "MYSQL_ROOT_PASSWORD", old_root_password)
 
     expected = {
         "engine": "no Docker engine answers",
